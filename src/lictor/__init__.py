@@ -1,0 +1,25 @@
+"""Lictor: an AI runtime control gateway that decides every action against policy and keeps the proof."""
+
+from lictor.errors import ConfigError, Diagnostic, InputError, InternalError, LictorError, PolicyError
+from lictor.model import Action, Decision, Finding, Reason, RuleError, Verdict
+from lictor.policy import PolicySet, load_policies
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Action",
+    "ConfigError",
+    "Decision",
+    "Diagnostic",
+    "Finding",
+    "InputError",
+    "InternalError",
+    "LictorError",
+    "PolicyError",
+    "PolicySet",
+    "Reason",
+    "RuleError",
+    "Verdict",
+    "__version__",
+    "load_policies",
+]

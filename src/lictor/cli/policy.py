@@ -1,0 +1,166 @@
+"""``lictor eval`` (decide actions offline) and ``lictor policy check|test`` (validate, run tests)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from lictor.errors import InputError, PolicyError
+from lictor.model import Action, Finding, Verdict
+from lictor.policy import PolicySet, load_policies, run_policy_tests
+from lictor.policy.celrt import CelEvalError, parse_timestamp
+
+__all__ = ["eval_command", "policy_group"]
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+
+_VERDICTS = click.Choice([v.name for v in Verdict])
+
+
+def _load(directory: str, default_verdict: str = "ALLOW") -> PolicySet:
+    """Load policies or exit 1 printing every diagnostic as file:line:col: message."""
+    try:
+        return load_policies(directory, default_verdict=Verdict[default_verdict])
+    except PolicyError as exc:
+        for diag in exc.diagnostics:
+            click.echo(str(diag))
+        n = len(exc.diagnostics)
+        click.echo(f"{n} error{'s' if n != 1 else ''} in {directory}", err=True)
+        sys.exit(EXIT_FAILED)
+
+
+def _parse_now(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value)
+    except CelEvalError:
+        raise click.BadParameter(f"expected an RFC 3339 timestamp such as 2026-11-28T15:00:00Z, got {value!r}",
+                                 param_hint="--now") from None
+
+
+def _documents(stream: IO[str], name: str) -> Iterator[tuple[str, Any]]:
+    """Yield (where, JSON value) for one JSON document or for JSON lines; raise InputError on bad JSON."""
+    text = stream.read()
+    stripped = text.strip()
+    if not stripped:
+        raise InputError("no input: expected a JSON action or JSON lines", path=name)
+    try:
+        yield name, json.loads(stripped)
+        return
+    except json.JSONDecodeError as whole:
+        if "\n" not in stripped or whole.msg != "Extra data":
+            raise InputError(f"invalid JSON: {whole.msg} at line {whole.lineno} column {whole.colno}",
+                             path=name) from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield f"{name}:{number}", json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"invalid JSON: {exc.msg} at column {exc.colno}", path=f"{name}:{number}") from None
+
+
+@click.command("eval")
+@click.option("--policies", "policies_dir", required=True, envvar="LICTOR_POLICIES",
+              type=click.Path(exists=True), help="Directory (or file) of policies.")
+@click.argument("input_file", default="-", type=click.File("r", encoding="utf-8"))
+@click.option("--explain", is_flag=True, help="Add each rule considered and why it matched or not.")
+@click.option("--default-verdict", default="ALLOW", type=_VERDICTS, show_default=True,
+              help="Verdict when no rule matches (BLOCK for default-deny).")
+@click.option("--now", "now_text", default=None, help="Decide as of this RFC 3339 time (default: now).")
+@click.option("--findings", "findings_file", type=click.File("r", encoding="utf-8"), default=None,
+              help="JSON list of detector findings to decide with (until detectors run inline).")
+def eval_command(policies_dir: str, input_file: IO[str], explain: bool, default_verdict: str,
+                 now_text: str | None, findings_file: IO[str] | None) -> None:
+    """Decide one JSON action, or JSON lines of actions, from INPUT_FILE (default: stdin).
+
+    Prints one decision per line as JSON. Exit 0 when every input was decided, 2 when some input was
+    malformed (each problem is printed on stderr with its place).
+    """
+    now = _parse_now(now_text)
+    policies = _load(policies_dir, default_verdict)
+    name = "<stdin>" if input_file.name == "<stdin>" else input_file.name
+    findings: tuple[Finding, ...] = ()
+    if findings_file is not None:
+        try:
+            raw = json.load(findings_file)
+            if not isinstance(raw, list):
+                raise InputError("expected a JSON list of findings", path=findings_file.name)
+            findings = tuple(Finding.from_dict(f, f"$[{i}]") for i, f in enumerate(raw))
+        except json.JSONDecodeError as exc:
+            click.echo(f"{findings_file.name}: invalid JSON: {exc.msg}", err=True)
+            sys.exit(EXIT_INPUT)
+        except InputError as exc:
+            click.echo(f"{findings_file.name}: {exc}", err=True)
+            sys.exit(EXIT_INPUT)
+    bad = 0
+    try:
+        for where, data in _documents(input_file, name):
+            try:
+                action = Action.from_dict(data)
+            except InputError as exc:
+                click.echo(f"{where}: {exc}", err=True)
+                bad += 1
+                continue
+            trace: list[dict[str, Any]] | None = [] if explain else None
+            decision = policies.evaluate(action, now=now or datetime.now(timezone.utc), findings=findings,
+                                         explain=trace)
+            out = decision.to_dict()
+            if trace is not None:
+                out["explain"] = trace
+            click.echo(json.dumps(out, ensure_ascii=False))
+    except InputError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_INPUT)
+    sys.exit(EXIT_INPUT if bad else EXIT_OK)
+
+
+@click.group("policy")
+def policy_group() -> None:
+    """Validate policies and run policy tests."""
+
+
+@policy_group.command("check")
+@click.argument("directory", type=click.Path(exists=True))
+def check_command(directory: str) -> None:
+    """Validate every policy in DIRECTORY; print each problem as file:line:col: message.
+
+    Exit 0 when clean, 1 when there are errors.
+    """
+    policies = _load(directory)
+    tests = sum(len(t.cases) for t in policies.tests)
+    click.echo(f"ok: {len(policies.policies)} policies, {policies.rule_count} rules, {tests} test cases "
+               f"(revision {policies.revision})")
+
+
+@policy_group.command("test")
+@click.argument("directory", type=click.Path(exists=True))
+@click.option("-v", "--verbose", is_flag=True, help="Also list passing cases.")
+def test_command(directory: str, verbose: bool) -> None:
+    """Run the PolicyTest cases in DIRECTORY against its policies.
+
+    Prints each failure, then `N passed, M failed`. Exit 0 when all pass, 1 otherwise.
+    """
+    policies = _load(directory)
+    passed = failed = 0
+    for result in run_policy_tests(policies):
+        if result.passed:
+            passed += 1
+            if verbose:
+                click.echo(f"PASS {result.test}: {result.case}")
+            continue
+        failed += 1
+        click.echo(f"FAIL {result.location}: {result.test}: {result.case}")
+        for failure in result.failures:
+            click.echo(f"    {failure}")
+    if passed + failed == 0:
+        click.echo(f"no PolicyTest cases found in {Path(directory)}", err=True)
+    click.echo(f"{passed} passed, {failed} failed")
+    sys.exit(EXIT_FAILED if failed or not passed else EXIT_OK)

@@ -1,0 +1,84 @@
+"""The one error hierarchy of Lictor; every error a caller can see is one of these.
+
+::
+
+    LictorError                     base; never raised itself
+    ├── InputError                  bad input from a caller; carries the JSON path (``$.args.amount``)
+    ├── PolicyError                 policies that cannot be loaded; carries every Diagnostic at once
+    ├── ConfigError                 a setting that is missing or invalid; carries the setting's path
+    └── InternalError               a bug or an unexpected foreign exception, translated at the boundary
+
+Foreign exceptions (yaml, lark, re2, OSError) are translated where they enter: ``raise PolicyError(...)
+from exc``. Verifiers raise; they never return False.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+__all__ = [
+    "ConfigError",
+    "Diagnostic",
+    "InputError",
+    "InternalError",
+    "LictorError",
+    "PolicyError",
+]
+
+
+class LictorError(Exception):
+    """Base class of every error Lictor raises on purpose."""
+
+    code = "lictor_error"
+
+
+class InputError(LictorError, ValueError):
+    """Input from a caller is malformed; ``path`` is a JSON path such as ``$.principal.roles[1]``."""
+
+    code = "invalid_input"
+
+    def __init__(self, message: str, *, path: str = "$") -> None:
+        super().__init__(f"{path}: {message}")
+        self.message = message
+        self.path = path
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One problem in one source file, at a 1-based line and column."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+class PolicyError(LictorError):
+    """A policy set that cannot be loaded; ``diagnostics`` lists every problem found, in file order."""
+
+    code = "invalid_policy"
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.diagnostics = tuple(diagnostics)
+        super().__init__("\n".join(str(d) for d in self.diagnostics) or "invalid policy")
+
+
+class ConfigError(LictorError):
+    """A configuration setting that is missing or invalid; ``path`` names the setting."""
+
+    code = "invalid_config"
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.message = message
+        self.path = path
+
+
+class InternalError(LictorError):
+    """Something failed that should not have; the decision path turns it into BLOCK."""
+
+    code = "internal_error"
