@@ -405,40 +405,43 @@ _PARSER: Any = None
 
 
 def _parser() -> Any:
+    """The Lark LALR parser built from cel-python's CEL grammar (built once, on first use)."""
     global _PARSER
     if _PARSER is None:
         from celpy.celparser import CELParser
 
-        _PARSER = CELParser()
+        CELParser()
+        _PARSER = CELParser.CEL_PARSER
     return _PARSER
 
 
 def parse_cel(source: str) -> Node:
     """Parse CEL source into a Node; raises CelCompileError with the 1-based line and column."""
-    from celpy.celparser import CELParseError
+    from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 
     if not source.strip():
         raise CelCompileError("empty expression", 1, 1)
     try:
         tree = _parser().parse(source)
-    except CELParseError as exc:
-        first = str(exc.args[0]).strip().splitlines() if exc.args else []
-        detail = _syntax_message(exc)
-        raise CelCompileError(detail or (first[0] if first else "syntax error"), exc.line or 1,
-                              exc.column or 1) from exc
-    except RecursionError as exc:
-        raise CelCompileError("expression nested too deeply", 1, 1) from exc
+    except UnexpectedToken as exc:
+        if exc.token.type == "$END":
+            line, col = _end_position(source)
+            raise CelCompileError("syntax error: unexpected end of expression", line, col) from None
+        raise CelCompileError(f"syntax error: unexpected {str(exc.token)!r}", exc.line or 1, exc.column or 1) from None
+    except UnexpectedCharacters as exc:
+        raise CelCompileError(f"syntax error: unexpected character {exc.char!r}", exc.line or 1,
+                              exc.column or 1) from None
+    except UnexpectedEOF:
+        line, col = _end_position(source)
+        raise CelCompileError("syntax error: unexpected end of expression", line, col) from None
+    except LarkError as exc:
+        raise CelCompileError(f"syntax error: {str(exc).splitlines()[0]}", 1, 1) from None
+    except RecursionError:
+        raise CelCompileError("expression nested too deeply", 1, 1) from None
     return _Converter().convert(tree)
 
 
-def _syntax_message(exc: Exception) -> str:
-    inner = exc.args[1] if len(exc.args) > 1 else None
-    token = getattr(inner, "token", None)
-    if token is not None:
-        if token.type == "$END":
-            return "syntax error: unexpected end of expression"
-        return f"syntax error: unexpected {token!s}"
-    char = getattr(inner, "char", None)
-    if char is not None:
-        return f"syntax error: unexpected character {char!r}"
-    return "syntax error"
+def _end_position(source: str) -> tuple[int, int]:
+    text = source.rstrip()
+    lines = text.split("\n")
+    return len(lines), len(lines[-1]) + 1

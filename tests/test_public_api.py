@@ -1,0 +1,32 @@
+"""Each package's public API is explicit: ``__all__`` sorted, complete, and every name importable."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import pytest
+
+import lictor
+
+PACKAGES = ["lictor", "lictor.policy", "lictor.errors", "lictor.model"]
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_all_is_sorted_and_importable(name: str) -> None:
+    module = importlib.import_module(name)
+    exported = list(module.__all__)
+    assert exported == sorted(exported)
+    for symbol in exported:
+        assert hasattr(module, symbol), f"{name}.{symbol}"
+
+
+def test_every_module_says_what_it_is_for() -> None:
+    for info in pkgutil.walk_packages(lictor.__path__, "lictor."):
+        module = importlib.import_module(info.name)
+        assert module.__doc__ and module.__doc__.strip(), f"{info.name} has no docstring"
+
+
+def test_public_types_in_policy_are_reexported_at_top_level() -> None:
+    assert lictor.load_policies is lictor.policy.load_policies
+    assert lictor.PolicySet is lictor.policy.PolicySet
