@@ -1,6 +1,13 @@
 """Lictor: an AI runtime control gateway that decides every action against policy and keeps the proof."""
 
-from lictor.errors import ConfigError, Diagnostic, InputError, InternalError, LictorError, PolicyError
+from lictor.errors import (
+    ConfigError,
+    Diagnostic,
+    InputError,
+    InternalError,
+    LictorError,
+    PolicyError,
+)
 from lictor.model import Action, Decision, Finding, Reason, RuleError, Verdict
 from lictor.policy import PolicySet, load_policies
 

@@ -2,7 +2,7 @@
 
 Both are frozen dataclasses that parse strictly from JSON-shaped data (``from_dict``: an unknown field, a
 wrong type or a missing required field raises :class:`~lictor.errors.InputError` naming the JSON path)
-and serialise back losslessly (``to_dict``). The contract is DESIGN §2.1–2.2.
+and serialise back losslessly (``to_dict``). The contract is DESIGN §2.1 to §2.2.
 """
 
 from __future__ import annotations

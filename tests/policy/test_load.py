@@ -68,7 +68,7 @@ spec:
     assert problems(tmp_path, **{"p.yaml": text}) == [
         "p.yaml:7:27: undeclared reference to 'nmae'",
         "p.yaml:10:40: unknown function foo()",
-        "p.yaml:15:14: unknown method .frob()",
+        "p.yaml:15:18: unknown method .frob()",
     ]
 
 

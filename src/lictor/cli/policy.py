@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -110,7 +110,7 @@ def eval_command(policies_dir: str, input_file: IO[str], explain: bool, default_
                 bad += 1
                 continue
             trace: list[dict[str, Any]] | None = [] if explain else None
-            decision = policies.evaluate(action, now=now or datetime.now(timezone.utc), findings=findings,
+            decision = policies.evaluate(action, now=now or datetime.now(UTC), findings=findings,
                                          explain=trace)
             out = decision.to_dict()
             if trace is not None:

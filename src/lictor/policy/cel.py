@@ -522,7 +522,7 @@ def compile_cel(source: str, *, variables: Collection[str] | None = None) -> Cel
     tree = parse_cel(source)
     gen = _Generator(variables)
     result = gen.expr(tree)
-    body = gen.lines + [f"    return {result}"]
+    body = [*gen.lines, f"    return {result}"]
     python = "def _cel(A):\n" + "\n".join(body) + "\n"
     try:
         code = compile(python, "<cel>", "exec")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from lark import Token, Tree
 
@@ -291,7 +291,7 @@ class _Converter:
     def _convert(self, tree: Tree[Any] | Token) -> Node:
         if isinstance(tree, Token):  # pragma: no cover - the grammar wraps tokens
             raise CelCompileError(f"unexpected token {tree}", *_pos(tree))
-        data, kids = tree.data, tree.children
+        data, kids = tree.data, cast(list[Any], tree.children)
         line, col = _pos(tree)
         if data in _PASSTHROUGH and len(kids) == 1:
             return self.convert(kids[0])
@@ -318,12 +318,10 @@ class _Converter:
             return Unary(line, col, op, inner)
         if data == "literal":
             return _literal(kids[0])
-        if data == "ident":
-            return Ident(line, col, str(kids[0]))
-        if data == "dot_ident":
-            return Ident(line, col, str(kids[0]))
+        if data in ("ident", "dot_ident"):
+            return Ident(line, col, _identifier(kids[0]))
         if data == "member_dot":
-            return Select(*_pos(kids[1]), self.convert(kids[0]), str(kids[1]))
+            return Select(*_pos(kids[1]), self.convert(kids[0]), _identifier(kids[1]))
         if data == "member_index":
             return Index(line, col, self.convert(kids[0]), self.convert(kids[1]))
         if data == "list_lit":
@@ -356,7 +354,7 @@ class _Converter:
         return out
 
     def _function(self, name_tok: Token, arg_trees: list[Any]) -> Node:
-        name = str(name_tok)
+        name = _identifier(name_tok)
         line, col = _pos(name_tok)
         if name == "has":
             if len(arg_trees) != 1:
@@ -374,7 +372,7 @@ class _Converter:
         return Call(line, col, name, None, args)
 
     def _method(self, target_tree: Any, name_tok: Token, arg_trees: list[Any]) -> Node:
-        name = str(name_tok)
+        name = _identifier(name_tok)
         line, col = _pos(name_tok)
         if name in MACROS:
             if len(arg_trees) not in MACROS[name]:
@@ -395,6 +393,18 @@ class _Converter:
             raise CelCompileError(f".{name}() takes {_counts(METHODS[name])} argument(s), got {len(args)}",
                                   line, col)
         return Call(line, col, name, self.convert(target_tree), args)
+
+
+RESERVED = frozenset({"in", "as", "break", "const", "continue", "else", "for", "function", "if", "import",
+                      "let", "loop", "package", "namespace", "return", "var", "void", "while", "true",
+                      "false", "null"})
+
+
+def _identifier(token: Token) -> str:
+    name = str(token)
+    if name in RESERVED:
+        raise CelCompileError(f"syntax error: {name!r} is a reserved word", *_pos(token))
+    return name
 
 
 def _counts(counts: tuple[int, ...]) -> str:

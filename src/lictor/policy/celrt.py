@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from typing import Any
 
@@ -20,9 +20,9 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 NUM = frozenset({int, float})
 SCALARS = frozenset({int, float, str, bool, type(None), datetime, timedelta})
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-MIN_TS = datetime(1, 1, 1, tzinfo=timezone.utc)
-MAX_TS = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MIN_TS = datetime(1, 1, 1, tzinfo=UTC)
+MAX_TS = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 MAX_DURATION = timedelta(seconds=315576000000)
 
 
@@ -144,9 +144,7 @@ _ORDERED = frozenset({int, float, str, bool, datetime, timedelta})
 
 def compare(op: str, a: Any, b: Any) -> bool:
     ta, tb = type(a), type(b)
-    if ta is tb and ta in _ORDERED:
-        pass
-    elif ta in NUM and tb in NUM:
+    if (ta is tb and ta in _ORDERED) or (ta in NUM and tb in NUM):
         pass
     else:
         raise no_overload(op, a, b)
@@ -234,7 +232,7 @@ def size(v: Any) -> int:
 
 def iter_range(v: Any, macro: str) -> list[Any]:
     if type(v) is list:
-        return v  # type: ignore[no-any-return]
+        return v
     if type(v) is dict:
         return list(v)
     raise no_overload(macro, v)
@@ -242,7 +240,7 @@ def iter_range(v: Any, macro: str) -> list[Any]:
 
 def truth(v: Any, what: str) -> bool:
     if v is True or v is False:
-        return v  # type: ignore[no-any-return]
+        return v
     raise CelEvalError(f"no matching overload: {what} needs a bool, got {type_name(v)}")
 
 
@@ -522,7 +520,7 @@ def format_duration(d: timedelta) -> str:
 
 
 def format_timestamp(ts: datetime) -> str:
-    ts = ts.astimezone(timezone.utc)
+    ts = ts.astimezone(UTC)
     base = ts.strftime("%Y-%m-%dT%H:%M:%S")
     if ts.microsecond:
         frac = f"{ts.microsecond:06d}".rstrip("0")
@@ -550,7 +548,7 @@ def to_string(v: Any) -> str:
 
 def to_bool(v: Any) -> bool:
     if type(v) is bool:
-        return v  # type: ignore[no-any-return]
+        return v
     if type(v) is str:
         if v in ("true", "True", "TRUE", "t", "1"):
             return True
@@ -570,7 +568,7 @@ _TS_RE = re.compile(
 def parse_timestamp(text: Any) -> datetime:
     """RFC 3339 timestamp text to an aware UTC datetime (sub-microsecond digits are truncated)."""
     if type(text) is datetime:
-        return text  # type: ignore[no-any-return]
+        return text
     if type(text) is not str:
         raise no_overload("timestamp", text)
     m = _TS_RE.match(text)
@@ -579,13 +577,13 @@ def parse_timestamp(text: Any) -> datetime:
     year, month, day, hour, minute, second, frac, zulu, sign, oh, om = m.groups()
     try:
         micros = int((frac or "0")[:6].ljust(6, "0"))
-        offset = timezone.utc
+        offset = UTC
         if not zulu:
             delta = timedelta(hours=int(oh), minutes=int(om))
             offset = timezone(-delta if sign == "-" else delta)
         ts = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micros,
                       tzinfo=offset)
-        return check_ts(ts.astimezone(timezone.utc))
+        return check_ts(ts.astimezone(UTC))
     except (ValueError, OverflowError):
         raise CelEvalError(f"invalid timestamp {text!r}") from None
 
@@ -598,7 +596,7 @@ _DUR_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|m|s|us|µs|ns)")
 def parse_duration(text: Any) -> timedelta:
     """Go-style duration text (``1h30m``, ``-1.5s``, ``250ms``) to a timedelta (microsecond precision)."""
     if type(text) is timedelta:
-        return text  # type: ignore[no-any-return]
+        return text
     if type(text) is not str:
         raise no_overload("duration", text)
     s = text
@@ -609,7 +607,7 @@ def parse_duration(text: Any) -> timedelta:
     if s == "0":
         return timedelta(0)
     pos, total = 0, 0.0
-    micros = 0
+    micros: float = 0
     if not s:
         raise CelEvalError(f"invalid duration {text!r}")
     while pos < len(s):
@@ -622,8 +620,7 @@ def parse_duration(text: Any) -> timedelta:
         else:
             micros += int(number) * _DUR_UNITS[unit] if unit != "ns" else int(number) // 1000
         pos = m.end()
-    micros += int(total)
-    return check_dur(timedelta(microseconds=sign * micros))
+    return check_dur(timedelta(microseconds=sign * int(micros + total)))
 
 
 def _zone(tz: Any) -> tzinfo:
@@ -634,7 +631,7 @@ def _zone(tz: Any) -> tzinfo:
         delta = timedelta(hours=int(m.group(2)), minutes=int(m.group(3)))
         return timezone(-delta if m.group(1) == "-" else delta)
     if tz == "UTC":
-        return timezone.utc
+        return UTC
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
@@ -646,7 +643,7 @@ def _zone(tz: Any) -> tzinfo:
 def _local(ts: Any, tz: Any, fn: str) -> datetime:
     if type(ts) is not datetime:
         raise no_overload(fn, ts)
-    return ts.astimezone(_zone(tz) if tz is not None else timezone.utc)
+    return ts.astimezone(_zone(tz) if tz is not None else UTC)
 
 
 def time_part(fn: str, v: Any, tz: Any = None) -> int:

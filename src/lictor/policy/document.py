@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from lictor.errors import Diagnostic
@@ -63,6 +63,9 @@ _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}\Z")
 _PATH_RE = re.compile(r"(args|context)(\.[A-Za-z_][A-Za-z0-9_-]*|\[\d+\])+\Z|content\Z")
 
 
+_NOWHERE = Located("<memory>", 1, 1)
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     systems: tuple[str, ...] = ()
@@ -108,7 +111,7 @@ class Rule:
     constrain: tuple[Obligation, ...] = ()
     limit: Limit | None = None
     on_error: str = "apply"
-    location: Located = Located("<memory>", 1, 1)
+    location: Located = _NOWHERE
     program: CelProgram | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,7 +138,7 @@ class Policy:
     description: str = ""
     controls: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
-    location: Located = Located("<memory>", 1, 1)
+    location: Located = _NOWHERE
 
     def to_dict(self) -> dict[str, Any]:
         """Normalised content (no file positions): what the policy revision hashes."""
@@ -156,7 +159,7 @@ class TestCase:
     expect: dict[str, Any]
     findings: tuple[dict[str, Any], ...] = ()
     repeat: int = 1
-    location: Located = Located("<memory>", 1, 1)
+    location: Located = _NOWHERE
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +167,7 @@ class PolicyTest:
     name: str
     cases: tuple[TestCase, ...]
     now: datetime | None = None
-    location: Located = Located("<memory>", 1, 1)
+    location: Located = _NOWHERE
 
 
 # --------------------------------------------------------------------------- reader
@@ -263,11 +266,11 @@ class _Reader:
             start_col = base.column - 1
             text_at = first[start_col:]
             if text_at.startswith(("|", ">")):
-                # block scalar: content starts on the next line, at its indentation
-                line_no = base.line + exc.line
-                if line_no - 1 < len(lines):
-                    indent = len(lines[line_no - 1]) - len(lines[line_no - 1].lstrip())
-                    return Located(base.file, line_no, indent + exc.column)
+                # block scalar: content starts on the next line, at the block's indentation
+                first_content = next((ln for ln in lines[base.line:] if ln.strip()), "")
+                indent = len(first_content) - len(first_content.lstrip())
+                line_no = base.line + exc.line if text_at.startswith("|") else base.line + 1
+                return Located(base.file, line_no, indent + exc.column)
             elif exc.line == 1:
                 quote = 1 if text_at[:1] in ("'", '"') else 0
                 return Located(base.file, base.line, base.column + quote + exc.column - 1)
@@ -529,7 +532,7 @@ def _obligation(r: _Reader, op: str, arg: Any, path: tuple[str | int, ...]) -> O
 
 def _timestamp(r: _Reader, value: Any, path: tuple[str | int, ...]) -> datetime | None:
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     text = r.string(value, path, "timestamp")
     if text is None:
         return None

@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from lictor.model import Action, ApprovalRequirement, Decision, Finding, Reason, RuleError, Verdict
@@ -96,7 +96,7 @@ def _new_decision_id(now: datetime) -> str:
 
 
 def _timestamp(now: datetime) -> str:
-    return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 _SIMPLE_VALUE = re.compile(r"[^\x00-\x1f]{0,256}\Z")
@@ -147,9 +147,9 @@ class PolicySet:
         detectors' facts; ``explain``, when a list, receives one entry per rule considered."""
         started = time.perf_counter_ns()
         if now is None:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
         elif now.tzinfo is None:
-            now = now.replace(tzinfo=timezone.utc)
+            now = now.replace(tzinfo=UTC)
         try:
             return self._decide(action, now, findings, explain, started)
         except Exception as exc:  # an internal failure never allows: BLOCK with the error
@@ -224,10 +224,7 @@ class PolicySet:
 
     def _combine(self, action: Action, now: datetime, findings: Sequence[Finding], matched: list[_CompiledRule],
                  errors: list[RuleError], started: int) -> Decision:
-        if matched:
-            verdict = max(cr.verdict for cr in matched)
-        else:
-            verdict = self.default_verdict
+        verdict = max(cr.verdict for cr in matched) if matched else self.default_verdict
         constrained: dict[str, Any] | None = None
         constraints: list[dict[str, Any]] = []
         if verdict is Verdict.CONSTRAIN:

@@ -63,6 +63,7 @@ def load_policies(path: str | Path, *, default_verdict: Verdict = Verdict.ALLOW,
             elif isinstance(parsed, PolicyTest):
                 tests.append(parsed)
     if errors:
-        raise PolicyError(errors)
+        order = {name: i for i, name in enumerate(dict.fromkeys(d.file for d in errors))}
+        raise PolicyError(sorted(errors, key=lambda d: (order[d.file], d.line, d.column)))
     return PolicySet(policies, revision=policy_revision(policies, default_verdict),
                      default_verdict=default_verdict, tests=tests, limits=limits)

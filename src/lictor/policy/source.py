@@ -108,8 +108,8 @@ def _check_aliases(file: str, text: str, errors: list[Diagnostic]) -> bool:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
                 mark = event.start_mark
-                errors.append(Diagnostic(file, mark.line + 1, mark.column + 1,
-                                         "YAML anchors and aliases are not allowed in policies"))
+                line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+                errors.append(Diagnostic(file, line, col, "YAML anchors and aliases are not allowed in policies"))
                 ok = False
     except yaml.YAMLError:
         return True  # the syntax error is reported by read_documents
@@ -130,7 +130,9 @@ def read_documents(file: str, text: str, errors: list[Diagnostic]) -> list[Sourc
             docs.append(builder.doc)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        line, col = 1, 1
+        if mark is not None:
+            line, col = mark.line + 1, mark.column + 1
         problem = exc.problem or exc.context or "invalid YAML"
         errors.append(Diagnostic(file, line, col, f"YAML syntax error: {problem}"))
     except yaml.YAMLError as exc:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from lictor.errors import InputError
 from lictor.model import Action, Decision, Finding, Verdict
@@ -17,7 +17,7 @@ from lictor.policy.limits import InMemoryLimitStore
 
 __all__ = ["CaseResult", "run_policy_tests"]
 
-DEFAULT_NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+DEFAULT_NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
