@@ -9,6 +9,7 @@ are listed and fail closed for BLOCK and CONSTRAIN rules unless ``on_error: skip
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import time
@@ -26,6 +27,7 @@ from lictor.policy.limits import InMemoryLimitStore, LimitStore
 __all__ = ["PolicySet"]
 
 _CACHE_MAX = 65536
+_VERDICTS = tuple(sorted(Verdict))
 
 
 def _matcher(patterns: Sequence[str]) -> Callable[[str | None], bool] | None:
@@ -54,6 +56,8 @@ class _CompiledRule:
     reason: Reason
     limit_key: Callable[[Any], Any] | None
     location: str
+    plain: bool  # a condition and no limit: evaluated inline on the hot path
+    rank: int  # the verdict as a plain int, compared on the hot path
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,19 +88,28 @@ def _compile_policy(policy: Policy) -> _CompiledPolicy:
             reason=Reason(policy.name, rule.name, rule.verdict, rule.message, approval),
             limit_key=rule.limit.key_program.function if rule.limit and rule.limit.key_program else None,
             location=f"{loc.file}:{loc.line}:{loc.column}",
+            plain=rule.program is not None and rule.limit is None,
+            rank=int(rule.verdict),
         ))
     t = policy.target
     return _CompiledPolicy(policy, _matcher(t.systems), _matcher(t.kinds), _matcher(t.names),
                            _matcher(t.agents), _matcher(t.roles), tuple(rules))
 
 
+_ID_PREFIX = os.urandom(5).hex()
+_ID_COUNTER = itertools.count(int.from_bytes(os.urandom(3), "big"))
+
+
 def _new_decision_id(now: datetime) -> str:
-    millis = int(now.timestamp() * 1000)
-    return f"dec_{millis:012x}{os.urandom(8).hex()}"
+    """``dec_`` + 12 hex digits of milliseconds + a per-process random part + a counter: sortable by
+    time, unique across processes without coordination."""
+    return f"dec_{int(now.timestamp() * 1000):012x}{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFF:08x}"
 
 
 def _timestamp(now: datetime) -> str:
-    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if now.tzinfo is not UTC:
+        now = now.astimezone(UTC)
+    return now.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 _SIMPLE_VALUE = re.compile(r"[^\x00-\x1f]{0,256}\Z")
@@ -170,7 +183,9 @@ class PolicySet:
             self._explain_targets(key, candidates, explain)
         matched: list[_CompiledRule] = []
         errors: list[RuleError] = []
-        activation: dict[str, Any] | None = None
+        if not candidates:
+            return self._combine(action, now, findings, matched, errors, started)
+        activation = _activation(action, findings, now)
         agent_id = action.agent.id
         roles = action.principal.roles
         for cp in candidates:
@@ -183,8 +198,21 @@ class PolicySet:
                     explain.append({"policy": cp.policy.name, "result": "skipped", "why": "target.roles"})
                 continue
             for cr in cp.rules:
-                if activation is None:
-                    activation = _activation(action, findings, now)
+                test = cr.test
+                if cr.plain and explain is None:
+                    # the common case inlined: a condition and nothing else
+                    try:
+                        result = test(activation)  # type: ignore[misc]
+                    except Exception as exc:
+                        if self._error(cr, f"condition error: {as_error(exc).message}", errors):
+                            matched.append(cr)
+                        continue
+                    if result is True:
+                        matched.append(cr)
+                    elif result is not False and self._error(
+                            cr, f"condition must be a bool, got {type_name(result)}", errors):
+                        matched.append(cr)
+                    continue
                 outcome = self._rule(cr, activation, now, errors)
                 if outcome:
                     matched.append(cr)
@@ -224,7 +252,14 @@ class PolicySet:
 
     def _combine(self, action: Action, now: datetime, findings: Sequence[Finding], matched: list[_CompiledRule],
                  errors: list[RuleError], started: int) -> Decision:
-        verdict = max(cr.verdict for cr in matched) if matched else self.default_verdict
+        if matched:
+            rank = 0
+            for cr in matched:
+                if cr.rank > rank:
+                    rank = cr.rank
+            verdict = _VERDICTS[rank]
+        else:
+            verdict = self.default_verdict
         constrained: dict[str, Any] | None = None
         constraints: list[dict[str, Any]] = []
         if verdict is Verdict.CONSTRAIN:
