@@ -207,10 +207,8 @@ class PolicySet:
                         if self._error(cr, f"condition error: {as_error(exc).message}", errors):
                             matched.append(cr)
                         continue
-                    if result is True:
-                        matched.append(cr)
-                    elif result is not False and self._error(
-                            cr, f"condition must be a bool, got {type_name(result)}", errors):
+                    if result is True or (result is not False and self._error(
+                            cr, f"condition must be a bool, got {type_name(result)}", errors)):
                         matched.append(cr)
                     continue
                 outcome = self._rule(cr, activation, now, errors)
