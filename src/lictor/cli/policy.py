@@ -14,7 +14,6 @@ import click
 from lictor.errors import InputError, PolicyError
 from lictor.model import Action, Finding, Verdict
 from lictor.policy import PolicySet, load_policies, run_policy_tests
-from lictor.policy.celrt import CelEvalError, parse_timestamp
 
 __all__ = ["eval_command", "policy_group"]
 
@@ -39,8 +38,11 @@ def _parse_now(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        return parse_timestamp(value)
-    except CelEvalError:
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise ValueError("no time zone")
+        return parsed
+    except ValueError:
         raise click.BadParameter(f"expected an RFC 3339 timestamp such as 2026-11-28T15:00:00Z, got {value!r}",
                                  param_hint="--now") from None
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lictor.policy import celrt
+from lictor.policy import celfuncs, celrt
 from lictor.policy.celast import (
     And,
     Binary,
@@ -126,20 +126,20 @@ _RUNTIME: dict[str, Any] = {
     "_ge": celrt.ge,
     "_in": celrt.in_,
     "_NUM": celrt.NUM,
-    "_starts": celrt.starts_with,
-    "_ends": celrt.ends_with,
-    "_contains": celrt.str_contains,
-    "_matches": celrt.matches,
-    "_glob": celrt.glob_match,
-    "_has_finding": celrt.has_finding,
-    "_finding_count": celrt.finding_count,
-    "_int": celrt.to_int,
-    "_double": celrt.to_double,
-    "_string": celrt.to_string,
-    "_bool": celrt.to_bool,
-    "_timestamp": celrt.parse_timestamp,
-    "_duration": celrt.parse_duration,
-    "_time_part": celrt.time_part,
+    "_starts": celfuncs.starts_with,
+    "_ends": celfuncs.ends_with,
+    "_contains": celfuncs.str_contains,
+    "_matches": celfuncs.matches,
+    "_glob": celfuncs.glob_match,
+    "_has_finding": celfuncs.has_finding,
+    "_finding_count": celfuncs.finding_count,
+    "_int": celfuncs.to_int,
+    "_double": celfuncs.to_double,
+    "_string": celfuncs.to_string,
+    "_bool": celfuncs.to_bool,
+    "_timestamp": celfuncs.parse_timestamp,
+    "_duration": celfuncs.parse_duration,
+    "_time_part": celfuncs.time_part,
     "_make_map": _make_map,
     "_no_overload": celrt.no_overload,
 }
@@ -451,7 +451,7 @@ class _Generator:
             arg = args[0]
             if isinstance(arg, Lit) and type(arg.value) is str:
                 try:
-                    parse = celrt.parse_timestamp if fn == "timestamp" else celrt.parse_duration
+                    parse = celfuncs.parse_timestamp if fn == "timestamp" else celfuncs.parse_duration
                     return self.const(parse(arg.value))
                 except CelEvalError as exc:
                     raise CelCompileError(exc.message, arg.line, arg.column) from None
@@ -464,7 +464,7 @@ class _Generator:
         if fn == "glob":
             pattern = args[1]
             if isinstance(pattern, Lit) and type(pattern.value) is str:
-                rx = self.const(celrt.glob_regex(pattern.value).match)
+                rx = self.const(celfuncs.glob_regex(pattern.value).match)
                 t = self.tmp()
                 return (f"({rx}({t}) is not None if type({t} := {self.expr(args[0])}) is str "
                         f"else _glob({t}, {pattern.value!r}))")
@@ -499,7 +499,7 @@ class _Generator:
     def _matches(self, text: Node, pattern: Node) -> str:
         if isinstance(pattern, Lit) and type(pattern.value) is str:
             try:
-                match = celrt.matcher(pattern.value)
+                match = celfuncs.matcher(pattern.value)
             except CelEvalError as exc:
                 raise CelCompileError(exc.message, pattern.line, pattern.column) from None
             return f"{self.const(match)}({self.expr(text)})"

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from lictor.model import Finding
-from lictor.policy.celrt import compile_regex, glob_regex
+from lictor.policy.celfuncs import compile_regex, glob_regex
 from lictor.policy.document import Obligation
 
 __all__ = ["ObligationError", "apply_obligations", "split_path"]

@@ -15,7 +15,8 @@ from typing import Any
 from lictor.errors import Diagnostic
 from lictor.model import KINDS, Verdict
 from lictor.policy.cel import CelCompileError, CelProgram, compile_cel
-from lictor.policy.celrt import CelEvalError, compile_regex, parse_duration, parse_timestamp
+from lictor.policy.celfuncs import compile_regex, parse_duration, parse_timestamp
+from lictor.policy.celrt import CelEvalError
 from lictor.policy.source import Located, SourceDocument
 
 __all__ = [

@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lictor.model import Action, ApprovalRequirement, Decision, Finding, Reason, RuleError, Verdict
-from lictor.policy.celrt import as_error, glob_regex, type_name
+from lictor.policy.celfuncs import glob_regex
+from lictor.policy.celrt import as_error, type_name
 from lictor.policy.constrain import ObligationError, apply_obligations
 from lictor.policy.document import Policy, PolicyTest, Rule
 from lictor.policy.limits import InMemoryLimitStore, LimitStore

@@ -1,0 +1,367 @@
+"""The function library of compiled CEL: strings, RE2 regexes, globs, findings, conversions, time.
+
+Each function takes CEL values and returns one or raises :class:`CelEvalError`. Regexes use RE2
+(linear time, as the CEL specification requires), compiled once per pattern.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
+from typing import Any
+
+from lictor.policy.celrt import EPOCH, CelEvalError, check_dur, check_int, check_ts, no_overload
+
+__all__ = [
+    "compile_regex",
+    "glob_match",
+    "glob_regex",
+    "parse_duration",
+    "parse_timestamp",
+]
+
+
+# --------------------------------------------------------------------------- strings
+
+
+def starts_with(s: Any, p: Any) -> bool:
+    if type(s) is str and type(p) is str:
+        return s.startswith(p)
+    raise no_overload("startsWith", s, p)
+
+
+def ends_with(s: Any, p: Any) -> bool:
+    if type(s) is str and type(p) is str:
+        return s.endswith(p)
+    raise no_overload("endsWith", s, p)
+
+
+def str_contains(s: Any, p: Any) -> bool:
+    if type(s) is str and type(p) is str:
+        return p in s
+    raise no_overload("contains", s, p)
+
+
+@lru_cache(maxsize=256)
+def compile_regex(pattern: str) -> Any:
+    """Compile an RE2 pattern (linear-time, no backtracking) as CEL ``matches`` requires."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False
+    try:
+        return re2.compile(pattern, options=options)
+    except re2.error as exc:
+        detail = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise CelEvalError(f"invalid regular expression: {detail}") from None
+
+
+def matches(s: Any, p: Any) -> bool:
+    if type(s) is str and type(p) is str:
+        return compile_regex(p).search(s) is not None
+    raise no_overload("matches", s, p)
+
+
+def matcher(pattern: str) -> Callable[[Any], bool]:
+    """A ``matches`` with its pattern compiled once (the pattern is a literal)."""
+    rx = compile_regex(pattern)
+
+    def match(s: Any) -> bool:
+        if type(s) is str:
+            return rx.search(s) is not None
+        raise no_overload("matches", s, pattern)
+
+    return match
+
+
+# --------------------------------------------------------------------------- glob
+
+
+@lru_cache(maxsize=1024)
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """Translate a glob (``*`` any run, ``?`` one character, ``[abc]`` a class) to an anchored regex."""
+    out, i, n = [], 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            j = pattern.find("]", i + 2 if i + 1 < n and pattern[i + 1] in "!^" else i + 1)
+            if j == -1:
+                out.append(re.escape(c))
+            else:
+                body = pattern[i + 1:j]
+                negate = body[:1] in ("!", "^")
+                body = body[1:] if negate else body
+                body = body.replace("\\", "\\\\")
+                out.append(f"[{'^' if negate else ''}{body}]")
+                i = j
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out) + r"\Z", re.S)
+
+
+def glob_match(text: Any, pattern: Any) -> bool:
+    if type(text) is str and type(pattern) is str:
+        return glob_regex(pattern).match(text) is not None
+    raise no_overload("glob", text, pattern)
+
+
+def finding_types(findings: Any) -> list[str]:
+    if type(findings) is not list:
+        raise no_overload("has_finding", findings)
+    out = []
+    for f in findings:
+        if type(f) is dict and type(f.get("type")) is str:
+            out.append(f["type"])
+        else:
+            raise CelEvalError("findings must be maps with a string 'type'")
+    return out
+
+
+def has_finding(findings: Any, pattern: Any) -> bool:
+    if type(pattern) is not str:
+        raise no_overload("has_finding", pattern)
+    rx = glob_regex(pattern)
+    return any(rx.match(t) for t in finding_types(findings))
+
+
+def finding_count(findings: Any, pattern: Any) -> int:
+    if type(pattern) is not str:
+        raise no_overload("finding_count", pattern)
+    rx = glob_regex(pattern)
+    return sum(1 for t in finding_types(findings) if rx.match(t))
+
+
+# --------------------------------------------------------------------------- conversions
+
+
+def to_int(v: Any) -> int:
+    t = type(v)
+    if t is int:
+        return v  # type: ignore[no-any-return]
+    if t is float:
+        if math.isnan(v) or not (-(2.0**63) <= v < 2.0**63):
+            raise CelEvalError("double out of int range")
+        return check_int(int(v))
+    if t is str:
+        if not re.fullmatch(r"[+-]?[0-9]+", v):
+            raise CelEvalError(f"cannot convert {v!r} to int")
+        return check_int(int(v))
+    if t is datetime:
+        return check_int(math.floor((v - EPOCH).total_seconds()))
+    raise no_overload("int", v)
+
+
+def to_double(v: Any) -> float:
+    t = type(v)
+    if t is float:
+        return v  # type: ignore[no-any-return]
+    if t is int:
+        return float(v)
+    if t is str:
+        try:
+            if re.fullmatch(r"\s*[+-]?(inf(inity)?|nan)\s*", v, re.I) and v.strip().lower() not in (
+                "inf", "-inf", "+inf", "infinity", "-infinity", "+infinity", "nan", "-nan", "+nan"):
+                raise ValueError
+            return float(v)
+        except ValueError:
+            raise CelEvalError(f"cannot convert {v!r} to double") from None
+    raise no_overload("double", v)
+
+
+def format_double(v: float) -> str:
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    text = repr(v)
+    if "e" in text:
+        mant, exp = text.split("e")
+        sign = exp[0] if exp[0] in "+-" else "+"
+        digits = exp.lstrip("+-").rjust(2, "0")
+        return f"{mant.removesuffix('.0')}e{sign}{digits}"
+    return text.removesuffix(".0")
+
+
+def format_duration(d: timedelta) -> str:
+    total_us = (d.days * 86400 + d.seconds) * 1_000_000 + d.microseconds
+    sign = "-" if total_us < 0 else ""
+    total_us = abs(total_us)
+    secs, micros = divmod(total_us, 1_000_000)
+    if micros:
+        return f"{sign}{secs}.{micros:06d}".rstrip("0") + "s"
+    return f"{sign}{secs}s"
+
+
+def format_timestamp(ts: datetime) -> str:
+    ts = ts.astimezone(UTC)
+    base = ts.strftime("%Y-%m-%dT%H:%M:%S")
+    if ts.microsecond:
+        frac = f"{ts.microsecond:06d}".rstrip("0")
+        frac = frac.ljust(3 if len(frac) <= 3 else 6, "0")
+        base += "." + frac
+    return base + "Z"
+
+
+def to_string(v: Any) -> str:
+    t = type(v)
+    if t is str:
+        return v  # type: ignore[no-any-return]
+    if t is bool:
+        return "true" if v else "false"
+    if t is int:
+        return str(v)
+    if t is float:
+        return format_double(v)
+    if t is datetime:
+        return format_timestamp(v)
+    if t is timedelta:
+        return format_duration(v)
+    raise no_overload("string", v)
+
+
+def to_bool(v: Any) -> bool:
+    if type(v) is bool:
+        return v
+    if type(v) is str:
+        if v in ("true", "True", "TRUE", "t", "1"):
+            return True
+        if v in ("false", "False", "FALSE", "f", "0"):
+            return False
+        raise CelEvalError(f"cannot convert {v!r} to bool")
+    raise no_overload("bool", v)
+
+
+# --------------------------------------------------------------------------- time
+
+_TS_RE = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))\Z"
+)
+
+
+def parse_timestamp(text: Any) -> datetime:
+    """RFC 3339 timestamp text to an aware UTC datetime (sub-microsecond digits are truncated)."""
+    if type(text) is datetime:
+        return text
+    if type(text) is not str:
+        raise no_overload("timestamp", text)
+    m = _TS_RE.match(text)
+    if not m:
+        raise CelEvalError(f"invalid timestamp {text!r}")
+    year, month, day, hour, minute, second, frac, zulu, sign, oh, om = m.groups()
+    try:
+        micros = int((frac or "0")[:6].ljust(6, "0"))
+        offset = UTC
+        if not zulu:
+            delta = timedelta(hours=int(oh), minutes=int(om))
+            offset = timezone(-delta if sign == "-" else delta)
+        ts = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micros,
+                      tzinfo=offset)
+        return check_ts(ts.astimezone(UTC))
+    except (ValueError, OverflowError):
+        raise CelEvalError(f"invalid timestamp {text!r}") from None
+
+
+_DUR_UNITS = {"h": 3600_000_000, "m": 60_000_000, "s": 1_000_000, "ms": 1000, "us": 1, "µs": 1,
+              "ns": 0.001}
+_DUR_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|m|s|us|µs|ns)")
+
+
+def parse_duration(text: Any) -> timedelta:
+    """Go-style duration text (``1h30m``, ``-1.5s``, ``250ms``) to a timedelta (microsecond precision)."""
+    if type(text) is timedelta:
+        return text
+    if type(text) is not str:
+        raise no_overload("duration", text)
+    s = text
+    sign = 1
+    if s[:1] in "+-" and s:
+        sign = -1 if s[0] == "-" else 1
+        s = s[1:]
+    if s == "0":
+        return timedelta(0)
+    pos, total = 0, 0.0
+    micros: float = 0
+    if not s:
+        raise CelEvalError(f"invalid duration {text!r}")
+    while pos < len(s):
+        m = _DUR_PART.match(s, pos)
+        if not m:
+            raise CelEvalError(f"invalid duration {text!r}")
+        number, unit = m.groups()
+        if "." in number:
+            total += float(number) * _DUR_UNITS[unit]
+        else:
+            micros += int(number) * _DUR_UNITS[unit] if unit != "ns" else int(number) // 1000
+        pos = m.end()
+    return check_dur(timedelta(microseconds=sign * int(micros + total)))
+
+
+def _zone(tz: Any) -> tzinfo:
+    if type(tz) is not str:
+        raise no_overload("timezone", tz)
+    m = re.fullmatch(r"([+-])?(\d{1,2}):(\d{2})", tz)
+    if m:
+        delta = timedelta(hours=int(m.group(2)), minutes=int(m.group(3)))
+        return timezone(-delta if m.group(1) == "-" else delta)
+    if tz == "UTC":
+        return UTC
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CelEvalError(f"unknown time zone {tz!r}") from None
+
+
+def _local(ts: Any, tz: Any, fn: str) -> datetime:
+    if type(ts) is not datetime:
+        raise no_overload(fn, ts)
+    return ts.astimezone(_zone(tz) if tz is not None else UTC)
+
+
+def time_part(fn: str, v: Any, tz: Any = None) -> int:
+    if type(v) is timedelta:
+        if tz is not None:
+            raise no_overload(fn, v, tz)
+        total_us = (v.days * 86400 + v.seconds) * 1_000_000 + v.microseconds
+        sign = -1 if total_us < 0 else 1
+        total_us = abs(total_us)
+        if fn == "getHours":
+            return sign * (total_us // 3_600_000_000)
+        if fn == "getMinutes":
+            return sign * (total_us // 60_000_000)
+        if fn == "getSeconds":
+            return sign * (total_us // 1_000_000)
+        if fn == "getMilliseconds":
+            return sign * ((total_us // 1000) % 1000)
+        raise no_overload(fn, v)
+    t = _local(v, tz, fn)
+    if fn == "getFullYear":
+        return t.year
+    if fn == "getMonth":
+        return t.month - 1
+    if fn == "getDayOfYear":
+        return t.timetuple().tm_yday - 1
+    if fn == "getDayOfMonth":
+        return t.day - 1
+    if fn == "getDate":
+        return t.day
+    if fn == "getDayOfWeek":
+        return (t.weekday() + 1) % 7
+    if fn == "getHours":
+        return t.hour
+    if fn == "getMinutes":
+        return t.minute
+    if fn == "getSeconds":
+        return t.second
+    if fn == "getMilliseconds":
+        return t.microsecond // 1000
+    raise no_overload(fn, v)  # pragma: no cover
