@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ import yaml
 from lictor import Action, Finding, Verdict, load_policies
 
 CASES: list[dict[str, Any]] = yaml.safe_load((Path(__file__).parent / "decisions.yaml").read_text())
-NOW = datetime(2026, 11, 28, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])

@@ -62,6 +62,17 @@ def _parent(data: dict[str, Any], parts: list[str | int], *, create: bool = Fals
     return node, last
 
 
+def _existing(data: dict[str, Any], path: str) -> tuple[Any, str | int] | None:
+    """(container, key) of the value at ``path`` when it is present, else None."""
+    loc = _parent(data, split_path(path))
+    if loc is None:
+        return None
+    container, key = loc
+    if isinstance(key, str) and key not in container:
+        return None
+    return loc
+
+
 def _strings(value: Any, path: str) -> Iterator[tuple[str, Any, Any]]:
     """Every string inside ``value`` as (path, container, key); the root itself is yielded by callers."""
     if isinstance(value, dict):
@@ -105,12 +116,10 @@ def _redact_text(text: str, path: str, spec: dict[str, Any], findings: Sequence[
 
 
 def _redact(data: dict[str, Any], path: str, spec: dict[str, Any], findings: Sequence[Finding]) -> None:
-    loc = _parent(data, split_path(path))
+    loc = _existing(data, path)
     if loc is None:
         return
     container, key = loc
-    if isinstance(key, str) and key not in container:
-        return
     value = container[key]
     if isinstance(value, str):
         container[key] = _redact_text(value, path, spec, findings)
@@ -120,12 +129,10 @@ def _redact(data: dict[str, Any], path: str, spec: dict[str, Any], findings: Seq
 
 
 def _clamp(data: dict[str, Any], spec: dict[str, Any]) -> None:
-    loc = _parent(data, split_path(spec["path"]))
+    loc = _existing(data, spec["path"])
     if loc is None:
         return
     container, key = loc
-    if isinstance(key, str) and key not in container:
-        return
     value = container[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ObligationError(f"cannot clamp {spec['path']}: it is not a number")
