@@ -101,6 +101,15 @@ def test_eval_bad_input_is_one_line_and_exit_2(policies: Path, stdin: str, messa
     assert "Traceback" not in err
 
 
+def test_eval_reports_every_bad_line_and_decides_the_others(policies: Path) -> None:
+    lines = "\n".join([json.dumps(LARGE), "{bad", json.dumps({**SMALL, "kind": "nope"}), json.dumps(SMALL)])
+    code, out, err = run("eval", "--policies", str(policies), stdin=lines)
+    assert code == 2
+    assert [json.loads(line)["verdict"] for line in out.splitlines()] == ["BLOCK", "ALLOW"]
+    assert "<stdin>:2: invalid JSON" in err
+    assert "<stdin>:3: $.kind: unknown kind 'nope'" in err
+
+
 def test_eval_findings_file(policies: Path, tmp_path: Path) -> None:
     (policies / "pii.yaml").write_text(
         "apiVersion: lictor/v1\nkind: Policy\nmetadata: {name: pii}\nspec:\n  rules:\n"
@@ -113,7 +122,7 @@ def test_eval_findings_file(policies: Path, tmp_path: Path) -> None:
 
 def test_policy_check_ok_and_errors(policies: Path) -> None:
     code, out, _ = run("policy", "check", str(policies))
-    assert code == 0 and out.startswith("ok: 1 policies, 1 rules, 2 test cases (revision sha256:")
+    assert code == 0 and out.startswith("ok: 1 policy, 1 rule, 2 test cases (revision sha256:")
     (policies / "bad.yaml").write_text("apiVersion: lictor/v1\nkind: Policy\nmetadata: {name: bad}\nspec:\n"
                                        "  rules:\n    - {name: r, verdict: NOPE, when: 'args.a >'}\n")
     code, out, err = run("policy", "check", str(policies))

@@ -37,6 +37,7 @@ spec:
     assert got == [
         "p.yaml:5:12: unknown field 'system' in target (did you mean 'systems'?)",
         "p.yaml:8:26: syntax error: unexpected end of expression",
+        "p.yaml:10:13: duplicate rule name 'a' (first at rule 1)",
         "p.yaml:11:16: verdict must be one of ALLOW, LOG, CONSTRAIN, BLOCK, got 'DENY'",
         "p.yaml:14:7: approval is only allowed on BLOCK rules (blocked unless approved)",
     ]

@@ -66,7 +66,9 @@ def _documents(stream: IO[str], name: str) -> Iterator[tuple[str, Any]]:
         try:
             yield f"{name}:{number}", json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(f"invalid JSON: {exc.msg} at column {exc.colno}", path=f"{name}:{number}") from None
+            # one bad line is reported and skipped; the others are still decided
+            yield f"{name}:{number}", InputError(f"invalid JSON: {exc.msg} at column {exc.colno}",
+                                                 path=f"{name}:{number}")
 
 
 @click.command("eval")
@@ -105,6 +107,10 @@ def eval_command(policies_dir: str, input_file: IO[str], explain: bool, default_
     bad = 0
     try:
         for where, data in _documents(input_file, name):
+            if isinstance(data, InputError):
+                click.echo(str(data), err=True)
+                bad += 1
+                continue
             try:
                 action = Action.from_dict(data)
             except InputError as exc:
@@ -124,6 +130,10 @@ def eval_command(policies_dir: str, input_file: IO[str], explain: bool, default_
     sys.exit(EXIT_INPUT if bad else EXIT_OK)
 
 
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
 @click.group("policy")
 def policy_group() -> None:
     """Validate policies and run policy tests."""
@@ -138,8 +148,8 @@ def check_command(directory: str) -> None:
     """
     policies = _load(directory)
     tests = sum(len(t.cases) for t in policies.tests)
-    click.echo(f"ok: {len(policies.policies)} policies, {policies.rule_count} rules, {tests} test cases "
-               f"(revision {policies.revision})")
+    click.echo(f"ok: {_count(len(policies.policies), 'policy', 'policies')}, "
+               f"{_count(policies.rule_count, 'rule')}, {_count(tests, 'test case')} (revision {policies.revision})")
 
 
 @policy_group.command("test")

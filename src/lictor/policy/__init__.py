@@ -16,11 +16,15 @@ FUNCTIONS = ("size", "int", "double", "string", "bool", "dyn", "timestamp", "dur
              "getFullYear", "getMonth", "getDayOfYear", "getDayOfMonth", "getDate", "getDayOfWeek",
              "getHours", "getMinutes", "getSeconds", "getMilliseconds")
 
+#: Macros a condition may use on lists and maps.
+MACROS = ("exists", "all", "exists_one", "filter", "map")
+
 __all__ = [
     "API_VERSION",
     "CEL_VARIABLES",
     "FIELDS",
     "FUNCTIONS",
+    "MACROS",
     "CaseResult",
     "CelCompileError",
     "CelEvalError",

@@ -370,14 +370,14 @@ def _rules(r: _Reader, value: Any) -> tuple[Rule, ...]:
     rules: list[Rule] = []
     seen: dict[str, int] = {}
     for i, item in enumerate(value):
+        name = item.get("name") if isinstance(item, dict) else None
+        if isinstance(name, str) and name in seen:
+            r.error(("spec", "rules", i, "name"), f"duplicate rule name {name!r} (first at rule {seen[name] + 1})")
+        elif isinstance(name, str):
+            seen[name] = i
         rule = _rule(r, item, ("spec", "rules", i))
-        if rule is None:
-            continue
-        if rule.name in seen:
-            r.error(("spec", "rules", i, "name"), f"duplicate rule name {rule.name!r} (first at rule {seen[rule.name] + 1})")
-            continue
-        seen[rule.name] = i
-        rules.append(rule)
+        if rule is not None:
+            rules.append(rule)
     return tuple(rules)
 
 
