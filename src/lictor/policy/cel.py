@@ -84,6 +84,8 @@ def _make_map(entries: list[tuple[Any, Any]]) -> dict[Any, Any]:
             raise CelEvalError(f"unsupported map key type {celrt.type_name(key)}")
         if celrt.map_get(out, key)[0]:
             raise CelEvalError(f"duplicate key in map literal: {key!r}")
+        if key in out:  # Python cannot hold both true and 1 as keys of one dict
+            raise CelEvalError(f"map literal mixes bool and int keys ({key!r}); not supported")
         out[key] = value
     return out
 

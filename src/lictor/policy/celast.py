@@ -8,6 +8,7 @@ tree into the nodes below, decodes literals, expands macros (``has``, ``exists``
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Any, cast
@@ -307,15 +308,18 @@ class _Converter:
             oline, ocol = _pos(op_tree)
             return Binary(oline, ocol, op, self.convert(op_tree.children[0]), self.convert(right))
         if data == "unary":
-            op_tree, operand = kids
-            op = "!" if op_tree.data == "unary_not" else "-"
-            inner = self.convert(operand)
-            if op == "-" and isinstance(inner, Lit) and type(inner.value) in (int, float):
-                value = -inner.value
-                if type(value) is int and value > INT64_MAX:
-                    raise CelCompileError("integer literal is outside the 64-bit range", line, col)
-                return Lit(line, col, value)
-            return Unary(line, col, op, inner)
+            # CEL's parser drops pairs of the same unary operator: `!!x` is `x`, `---x` is `-x`.
+            ops: list[str] = []
+            node = tree
+            while node.data == "unary" and len(node.children) == 2:
+                ops.append("!" if node.children[0].data == "unary_not" else "-")
+                node = node.children[1]
+            inner = self.convert(node)
+            runs = [(op, len(list(group))) for op, group in itertools.groupby(ops)]
+            for op, count in reversed(runs):
+                if count % 2:
+                    inner = self._negate(line, col, op, inner)
+            return inner
         if data == "literal":
             return _literal(kids[0])
         if data in ("ident", "dot_ident"):
@@ -343,6 +347,14 @@ class _Converter:
         if data == "member_object":
             raise CelCompileError("message construction is not supported", line, col)
         raise CelCompileError(f"unsupported construct {data}", line, col)
+
+    @staticmethod
+    def _negate(line: int, col: int, op: str, inner: Node) -> Node:
+        if op == "-" and isinstance(inner, Lit) and type(inner.value) in (int, float):
+            value = -inner.value
+            if not (type(value) is int and value > INT64_MAX):
+                return Lit(line, col, value)
+        return Unary(line, col, op, inner)
 
     def _exprlist(self, kids: list[Any]) -> list[Node]:
         out: list[Node] = []

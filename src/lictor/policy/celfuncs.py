@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -151,7 +152,7 @@ def to_int(v: Any) -> int:
             raise CelEvalError("double out of int range")
         return check_int(int(v))
     if t is str:
-        if not re.fullmatch(r"[+-]?[0-9]+", v):
+        if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", v):
             raise CelEvalError(f"cannot convert {v!r} to int")
         return check_int(int(v))
     if t is datetime:
@@ -177,27 +178,31 @@ def to_double(v: Any) -> float:
 
 
 def format_double(v: float) -> str:
+    """Shortest round-trip digits, in %g layout: scientific below 1e-4 and from 1e6 (as CEL's runtime)."""
     if math.isnan(v):
-        return "NaN"
+        return "nan"
     if math.isinf(v):
-        return "+Inf" if v > 0 else "-Inf"
-    text = repr(v)
-    if "e" in text:
-        mant, exp = text.split("e")
-        sign = exp[0] if exp[0] in "+-" else "+"
-        digits = exp.lstrip("+-").rjust(2, "0")
-        return f"{mant.removesuffix('.0')}e{sign}{digits}"
-    return text.removesuffix(".0")
+        return "inf" if v > 0 else "-inf"
+    sign = "-" if math.copysign(1.0, v) < 0 else ""
+    if v == 0:
+        return sign + "0"
+    digits_tuple, exponent = Decimal(repr(abs(v))).normalize().as_tuple()[1:]
+    digits = "".join(map(str, digits_tuple))
+    e10 = len(digits) - 1 + int(exponent)
+    if -4 <= e10 < 6:
+        return sign + format(Decimal(repr(abs(v))).normalize(), "f")
+    mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+    return f"{sign}{mantissa}e{'-' if e10 < 0 else '+'}{abs(e10):02d}"
 
 
 def format_duration(d: timedelta) -> str:
     total_us = (d.days * 86400 + d.seconds) * 1_000_000 + d.microseconds
     sign = "-" if total_us < 0 else ""
-    total_us = abs(total_us)
-    secs, micros = divmod(total_us, 1_000_000)
-    if micros:
-        return f"{sign}{secs}.{micros:06d}".rstrip("0") + "s"
-    return f"{sign}{secs}s"
+    secs, micros = divmod(abs(total_us), 1_000_000)
+    if not micros:
+        return f"{sign}{secs}s"
+    frac = f"{micros:06d}"
+    return f"{sign}{secs}.{frac[:3] if frac.endswith('000') else frac}s"
 
 
 def format_timestamp(ts: datetime) -> str:
@@ -269,39 +274,41 @@ def parse_timestamp(text: Any) -> datetime:
         raise CelEvalError(f"invalid timestamp {text!r}") from None
 
 
-_DUR_UNITS = {"h": 3600_000_000, "m": 60_000_000, "s": 1_000_000, "ms": 1000, "us": 1, "µs": 1,
-              "ns": 0.001}
-_DUR_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|m|s|us|µs|ns)")
+_DUR_UNITS_NS = {"h": 3_600_000_000_000, "m": 60_000_000_000, "s": 1_000_000_000, "ms": 1_000_000,
+                 "us": 1000, "µs": 1000, "ns": 1}
+_DUR_PART = re.compile(r"(\d+)(?:\.(\d*))?(h|ms|m|s|us|µs|ns)|\.(\d+)(h|ms|m|s|us|µs|ns)")
 
 
 def parse_duration(text: Any) -> timedelta:
-    """Go-style duration text (``1h30m``, ``-1.5s``, ``250ms``) to a timedelta (microsecond precision)."""
+    """Go-style duration text (``1h30m``, ``-1.5s``, ``250ms``) to a timedelta.
+
+    Exact integer arithmetic in nanoseconds, then truncated toward zero to microseconds (the
+    precision of Python's timedelta).
+    """
     if type(text) is timedelta:
         return text
     if type(text) is not str:
         raise no_overload("duration", text)
     s = text
     sign = 1
-    if s[:1] in "+-" and s:
+    if s[:1] in ("+", "-"):
         sign = -1 if s[0] == "-" else 1
         s = s[1:]
     if s == "0":
         return timedelta(0)
-    pos, total = 0, 0.0
-    micros: float = 0
     if not s:
         raise CelEvalError(f"invalid duration {text!r}")
+    pos, total_ns = 0, 0
     while pos < len(s):
         m = _DUR_PART.match(s, pos)
         if not m:
             raise CelEvalError(f"invalid duration {text!r}")
-        number, unit = m.groups()
-        if "." in number:
-            total += float(number) * _DUR_UNITS[unit]
-        else:
-            micros += int(number) * _DUR_UNITS[unit] if unit != "ns" else int(number) // 1000
+        whole, frac, unit = (m.group(1), m.group(2) or "", m.group(3)) if m.group(1) else ("0", m.group(4), m.group(5))
+        scale = _DUR_UNITS_NS[unit]
+        total_ns += int(whole) * scale + (int(frac) * scale // 10 ** len(frac) if frac else 0)
         pos = m.end()
-    return check_dur(timedelta(microseconds=sign * int(micros + total)))
+    micros = total_ns // 1000
+    return check_dur(timedelta(microseconds=sign * micros))
 
 
 def _zone(tz: Any) -> tzinfo:

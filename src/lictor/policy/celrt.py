@@ -316,6 +316,8 @@ def mod(a: Any, b: Any) -> Any:
     if type(a) is int and type(b) is int:
         if b == 0:
             raise CelEvalError("modulus by zero")
+        if a == INT64_MIN and b == -1:
+            raise CelEvalError("integer overflow")
         r = abs(a) % abs(b)
         return r if a >= 0 else -r
     raise no_overload("_%_", a, b)
