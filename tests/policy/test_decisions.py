@@ -18,7 +18,9 @@ NOW = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_golden_decision(case: dict[str, Any], tmp_path: Path) -> None:
     (tmp_path / "policies.yaml").write_text(case["policies"])
-    policies = load_policies(tmp_path, default_verdict=Verdict[case.get("default_verdict", "ALLOW")])
+    policies = load_policies(
+        tmp_path, default_verdict=Verdict[case.get("default_verdict", "ALLOW")]
+    )
     action = Action.from_dict(case["action"])
     findings = [Finding.from_dict(f) for f in case.get("findings", [])]
     now = datetime.fromisoformat(case["now"].replace("Z", "+00:00")) if "now" in case else NOW

@@ -20,7 +20,9 @@ def problems(tmp_path: Path, **files: str) -> list[str]:
 
 
 def test_every_problem_is_reported_with_its_position(tmp_path: Path) -> None:
-    text = HEADER + """metadata: {name: p}
+    text = (
+        HEADER
+        + """metadata: {name: p}
 spec:
   target: {system: [x]}
   rules:
@@ -33,6 +35,7 @@ spec:
       verdict: LOG
       approval: {approvers: ["role:x"]}
 """
+    )
     got = problems(tmp_path, **{"p.yaml": text})
     assert got == [
         "p.yaml:5:12: unknown field 'system' in target (did you mean 'systems'?)",
@@ -51,7 +54,9 @@ def test_problems_in_several_files_are_all_reported(tmp_path: Path) -> None:
 
 
 def test_cel_errors_point_into_the_expression(tmp_path: Path) -> None:
-    text = HEADER + """metadata: {name: p}
+    text = (
+        HEADER
+        + """metadata: {name: p}
 spec:
   rules:
     - name: plain
@@ -66,6 +71,7 @@ spec:
           args.y.frob()
       verdict: BLOCK
 """
+    )
     assert problems(tmp_path, **{"p.yaml": text}) == [
         "p.yaml:7:27: undeclared reference to 'nmae'",
         "p.yaml:10:40: unknown function foo()",
@@ -77,20 +83,47 @@ spec:
     ("rule", "message"),
     [
         ("{name: r, verdict: CONSTRAIN}", "a CONSTRAIN rule needs a constrain list"),
-        ("{name: r, verdict: BLOCK, constrain: [{remove: [args.a]}]}", "constrain is only allowed on CONSTRAIN rules"),
+        (
+            "{name: r, verdict: BLOCK, constrain: [{remove: [args.a]}]}",
+            "constrain is only allowed on CONSTRAIN rules",
+        ),
         ("{name: r, verdict: CONSTRAIN, constrain: [{remove: [name]}]}", "invalid path 'name'"),
-        ("{name: r, verdict: CONSTRAIN, constrain: [{redact: {paths: [args.a], pattern: '(a'}}]}", "invalid regular expression"),
-        ("{name: r, verdict: CONSTRAIN, constrain: [{clamp: {path: args.a}}]}", "clamp needs min, max or both"),
-        ("{name: r, verdict: CONSTRAIN, constrain: [{clamp: {path: args.a, min: 5, max: 1}}]}", "clamp.min is greater"),
-        ("{name: r, verdict: CONSTRAIN, constrain: [{remove: [args.a], set: {path: args.b, value: 1}}]}", "exactly one of"),
-        ("{name: r, verdict: BLOCK, approval: {approvers: [alice]}}", "approvers are 'role:NAME' or 'user:ID'"),
-        ("{name: r, verdict: BLOCK, approval: {approvers: ['role:x'], ttl: soon}}", "positive duration"),
-        ("{name: r, verdict: BLOCK, limit: {key: agent.id, max: -1, per: 1h}}", "limit.max must be at least 0"),
-        ("{name: r, verdict: BLOCK, limit: {key: agent.id, max: 1}}", "missing required field 'per'"),
+        (
+            "{name: r, verdict: CONSTRAIN, constrain: [{redact: {paths: [args.a], pattern: '(a'}}]}",
+            "invalid regular expression",
+        ),
+        (
+            "{name: r, verdict: CONSTRAIN, constrain: [{clamp: {path: args.a}}]}",
+            "clamp needs min, max or both",
+        ),
+        (
+            "{name: r, verdict: CONSTRAIN, constrain: [{clamp: {path: args.a, min: 5, max: 1}}]}",
+            "clamp.min is greater",
+        ),
+        (
+            "{name: r, verdict: CONSTRAIN, constrain: [{remove: [args.a], set: {path: args.b, value: 1}}]}",
+            "exactly one of",
+        ),
+        (
+            "{name: r, verdict: BLOCK, approval: {approvers: [alice]}}",
+            "approvers are 'role:NAME' or 'user:ID'",
+        ),
+        (
+            "{name: r, verdict: BLOCK, approval: {approvers: ['role:x'], ttl: soon}}",
+            "positive duration",
+        ),
+        (
+            "{name: r, verdict: BLOCK, limit: {key: agent.id, max: -1, per: 1h}}",
+            "limit.max must be at least 0",
+        ),
+        (
+            "{name: r, verdict: BLOCK, limit: {key: agent.id, max: 1}}",
+            "missing required field 'per'",
+        ),
         ("{name: r, verdict: BLOCK, on_error: ignore}", "on_error must be 'apply' or 'skip'"),
         ("{name: R!, verdict: BLOCK}", "rule names use lowercase"),
         ("{name: r, verdict: BLOCK, when: 1u == 1}", "unsigned integer literals are not supported"),
-        ("{name: r, verdict: BLOCK, when: 'b\"x\" == b\"x\"'}", "bytes literals are not supported"),
+        ('{name: r, verdict: BLOCK, when: \'b"x" == b"x"\'}', "bytes literals are not supported"),
         ("{name: r, verdict: BLOCK, when: 'name.matches(\"[\")'}", "invalid regular expression"),
     ],
 )
@@ -104,13 +137,33 @@ def test_rule_validation(tmp_path: Path, rule: str, message: str) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("apiVersion: lictor/v2\nkind: Policy\nmetadata: {name: p}\nspec: {rules: [{name: r, verdict: LOG}]}\n", "apiVersion must be 'lictor/v1'"),
-        ("apiVersion: lictor/v1\nkind: Rule\nmetadata: {name: p}\nspec: {}\n", "kind must be 'Policy' or 'PolicyTest'"),
-        (HEADER + "metadata: {name: Bad Name}\nspec: {rules: [{name: r, verdict: LOG}]}\n", "metadata.name must use lowercase"),
+        (
+            "apiVersion: lictor/v2\nkind: Policy\nmetadata: {name: p}\nspec: {rules: [{name: r, verdict: LOG}]}\n",
+            "apiVersion must be 'lictor/v1'",
+        ),
+        (
+            "apiVersion: lictor/v1\nkind: Rule\nmetadata: {name: p}\nspec: {}\n",
+            "kind must be 'Policy' or 'PolicyTest'",
+        ),
+        (
+            HEADER + "metadata: {name: Bad Name}\nspec: {rules: [{name: r, verdict: LOG}]}\n",
+            "metadata.name must use lowercase",
+        ),
         (HEADER + "metadata: {name: p}\nspec: {rules: []}\n", "non-empty list of rules"),
-        (HEADER + "metadata: {name: p}\nspec:\n  rules: [{name: r, verdict: LOG}]\n  rules: [{name: s, verdict: LOG}]\n", "duplicate key 'rules'"),
-        (HEADER + "metadata: &m {name: p}\nspec: {rules: [{name: r, verdict: LOG}]}\n", "anchors and aliases are not allowed"),
-        (HEADER + "metadata: {name: p}\nspec: {target: {kinds: [tool]}, rules: [{name: r, verdict: LOG}]}\n", "unknown kind 'tool'"),
+        (
+            HEADER
+            + "metadata: {name: p}\nspec:\n  rules: [{name: r, verdict: LOG}]\n  rules: [{name: s, verdict: LOG}]\n",
+            "duplicate key 'rules'",
+        ),
+        (
+            HEADER + "metadata: &m {name: p}\nspec: {rules: [{name: r, verdict: LOG}]}\n",
+            "anchors and aliases are not allowed",
+        ),
+        (
+            HEADER
+            + "metadata: {name: p}\nspec: {target: {kinds: [tool]}, rules: [{name: r, verdict: LOG}]}\n",
+            "unknown kind 'tool'",
+        ),
         ("- just a list\n", "document must be a mapping"),
     ],
 )
@@ -125,8 +178,14 @@ def test_missing_directory_is_a_policy_error(tmp_path: Path) -> None:
 
 
 def test_revision_ignores_formatting_and_comments_but_not_content(tmp_path: Path) -> None:
-    a = HEADER + "metadata: {name: p}\nspec: {rules: [{name: r, when: 'args.a > 1', verdict: LOG}]}\n"
-    b = HEADER + "# a comment\nmetadata:\n  name: p\nspec:\n  rules:\n    - name: r\n      when: 'args.a > 1'\n      verdict: LOG\n"
+    a = (
+        HEADER
+        + "metadata: {name: p}\nspec: {rules: [{name: r, when: 'args.a > 1', verdict: LOG}]}\n"
+    )
+    b = (
+        HEADER
+        + "# a comment\nmetadata:\n  name: p\nspec:\n  rules:\n    - name: r\n      when: 'args.a > 1'\n      verdict: LOG\n"
+    )
     c = a.replace("> 1", "> 2")
     revs = []
     for i, text in enumerate((a, b, c)):

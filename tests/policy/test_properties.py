@@ -52,7 +52,9 @@ conditions = st.one_of(
     st.just(Cond(None, "always", None)),
     st.integers(0, 100).map(lambda n: Cond(f"args.amount > {n}", "amount", n)),
     st.sampled_from(["read", "delete", "pay"]).map(lambda s: Cond(f'name == "{s}"', "name", s)),
-    st.sampled_from(["analyst", "officer"]).map(lambda r: Cond(f'"{r}" in principal.roles', "role", r)),
+    st.sampled_from(["analyst", "officer"]).map(
+        lambda r: Cond(f'"{r}" in principal.roles', "role", r)
+    ),
     st.just(Cond("context.flag == true", "flag", None)),
 )
 
@@ -61,7 +63,11 @@ conditions = st.one_of(
 def rule_specs(draw: st.DrawFn) -> dict[str, Any]:
     return {
         "cond": draw(conditions),
-        "verdict": draw(st.sampled_from([v for v in VERDICTS if v is not Verdict.CONSTRAIN] + [Verdict.CONSTRAIN])),
+        "verdict": draw(
+            st.sampled_from(
+                [v for v in VERDICTS if v is not Verdict.CONSTRAIN] + [Verdict.CONSTRAIN]
+            )
+        ),
         "on_error": draw(st.sampled_from([None, "apply", "skip"])),
         "target_names": draw(st.sampled_from([None, ["read"], ["delete", "pay"], ["*"]])),
     }
@@ -73,11 +79,17 @@ def policy_sets(draw: st.DrawFn) -> list[list[dict[str, Any]]]:
 
 
 actions = st.fixed_dictionaries(
-    {"system": st.just("s"), "kind": st.just("tool_call"), "name": st.sampled_from(["read", "delete", "pay"])},
+    {
+        "system": st.just("s"),
+        "kind": st.just("tool_call"),
+        "name": st.sampled_from(["read", "delete", "pay"]),
+    },
     optional={
         "args": st.fixed_dictionaries({}, optional={"amount": st.integers(-5, 105)}),
         "context": st.fixed_dictionaries({}, optional={"flag": st.booleans()}),
-        "principal": st.fixed_dictionaries({"roles": st.lists(st.sampled_from(["analyst", "officer", "x"]))}),
+        "principal": st.fixed_dictionaries(
+            {"roles": st.lists(st.sampled_from(["analyst", "officer", "x"]))}
+        ),
     },
 )
 
@@ -100,11 +112,20 @@ def to_documents(spec: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
         spec_body: dict[str, Any] = {"rules": doc_rules}
         if target is not None:
             spec_body["target"] = {"names": target}
-        docs.append({"apiVersion": "lictor/v1", "kind": "Policy", "metadata": {"name": f"p{pi}"}, "spec": spec_body})
+        docs.append(
+            {
+                "apiVersion": "lictor/v1",
+                "kind": "Policy",
+                "metadata": {"name": f"p{pi}"},
+                "spec": spec_body,
+            }
+        )
     return docs
 
 
-def reference(spec: list[list[dict[str, Any]]], action: dict[str, Any], default: Verdict) -> tuple[Verdict, set[str]]:
+def reference(
+    spec: list[list[dict[str, Any]]], action: dict[str, Any], default: Verdict
+) -> tuple[Verdict, set[str]]:
     matched: list[tuple[str, Verdict]] = []
     for pi, rules in enumerate(spec):
         target = rules[0]["target_names"]
@@ -139,14 +160,19 @@ def errors(d: Any) -> list[tuple[str, str, str, bool]]:
     return [(e.policy, e.rule, e.message, e.applied) for e in d.errors]
 
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @SETTINGS
 @given(spec=policy_sets(), action=actions, default=st.sampled_from([Verdict.ALLOW, Verdict.BLOCK]))
-def test_engine_equals_reference(tmp_path: Path, spec: list[list[dict[str, Any]]], action: dict[str, Any],
-                                 default: Verdict) -> None:
-    policies = load_policies(write(tmp_path / "a", to_documents(spec), 1, 0), default_verdict=default)
+def test_engine_equals_reference(
+    tmp_path: Path, spec: list[list[dict[str, Any]]], action: dict[str, Any], default: Verdict
+) -> None:
+    policies = load_policies(
+        write(tmp_path / "a", to_documents(spec), 1, 0), default_verdict=default
+    )
     decision = policies.evaluate(Action.from_dict(action), now=NOW)
     want_verdict, want_rules = reference(spec, action, default)
     assert decision.verdict is want_verdict
@@ -157,13 +183,19 @@ def test_engine_equals_reference(tmp_path: Path, spec: list[list[dict[str, Any]]
         assert decision.action is not None
         applied = {k for k in decision.action.get("args", {}) if k.startswith("p")}
         constrain_rules = {n.replace("/", "") for n in want_rules}
-        assert applied == {n for n in constrain_rules if spec[int(n[1:n.index("r")])][int(n[n.index("r") + 1:])]["verdict"] is Verdict.CONSTRAIN}
+        assert applied == {
+            n
+            for n in constrain_rules
+            if spec[int(n[1 : n.index("r")])][int(n[n.index("r") + 1 :])]["verdict"]
+            is Verdict.CONSTRAIN
+        }
 
 
 @SETTINGS
 @given(spec=policy_sets(), action=actions, files=st.integers(1, 4), seed=st.integers(0, 10**6))
-def test_arrangement_of_files_changes_nothing(tmp_path: Path, spec: list[list[dict[str, Any]]],
-                                              action: dict[str, Any], files: int, seed: int) -> None:
+def test_arrangement_of_files_changes_nothing(
+    tmp_path: Path, spec: list[list[dict[str, Any]]], action: dict[str, Any], files: int, seed: int
+) -> None:
     docs = to_documents(spec)
     one = load_policies(write(tmp_path / "one", docs, 1, 0))
     shuffled_docs = list(docs)
@@ -171,21 +203,37 @@ def test_arrangement_of_files_changes_nothing(tmp_path: Path, spec: list[list[di
     many = load_policies(write(tmp_path / "many", shuffled_docs, files, seed))
     assert one.revision == many.revision
     a, b = (p.evaluate(Action.from_dict(action), now=NOW) for p in (one, many))
-    assert (a.verdict, a.reasons, a.action, a.constraints) == (b.verdict, b.reasons, b.action, b.constraints)
+    assert (a.verdict, a.reasons, a.action, a.constraints) == (
+        b.verdict,
+        b.reasons,
+        b.action,
+        b.constraints,
+    )
     assert errors(a) == errors(b)  # locations name the files, which differ
 
 
 @SETTINGS
 @given(spec=policy_sets(), action=actions, seed=st.integers(0, 10**6))
-def test_rule_order_changes_no_verdict(tmp_path: Path, spec: list[list[dict[str, Any]]], action: dict[str, Any],
-                                       seed: int) -> None:
+def test_rule_order_changes_no_verdict(
+    tmp_path: Path, spec: list[list[dict[str, Any]]], action: dict[str, Any], seed: int
+) -> None:
     docs = to_documents(spec)
     reordered = [
-        {**d, "spec": {**d["spec"], "rules": random.Random(seed + i).sample(d["spec"]["rules"], len(d["spec"]["rules"]))}}
+        {
+            **d,
+            "spec": {
+                **d["spec"],
+                "rules": random.Random(seed + i).sample(
+                    d["spec"]["rules"], len(d["spec"]["rules"])
+                ),
+            },
+        }
         for i, d in enumerate(docs)
     ]
     a = load_policies(write(tmp_path / "a", docs, 1, 0)).evaluate(Action.from_dict(action), now=NOW)
-    b = load_policies(write(tmp_path / "b", reordered, 1, 0)).evaluate(Action.from_dict(action), now=NOW)
+    b = load_policies(write(tmp_path / "b", reordered, 1, 0)).evaluate(
+        Action.from_dict(action), now=NOW
+    )
     assert a.verdict is b.verdict
     assert sorted(a.reasons, key=repr) == sorted(b.reasons, key=repr)
     assert sorted(errors(a)) == sorted(errors(b))

@@ -10,6 +10,7 @@ runtime in ``celrt``. CEL errors are exceptions inside the function; ``&&``, ``|
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -247,6 +248,12 @@ class _Generator:
         return "[" + ", ".join(self.expr(i) for i in node.items) + "]"
 
     def _maplit(self, node: MapLit) -> str:
+        seen: list[Any] = []
+        for key, _ in node.entries:
+            if isinstance(key, Lit):
+                if any(type(k) is type(key.value) and k == key.value for k in seen):
+                    raise CelCompileError(f"duplicate key {key.value!r} in map literal", key.line, key.column)
+                seen.append(key.value)
         pairs = ", ".join(f"({self.expr(k)}, {self.expr(v)})" for k, v in node.entries)
         return f"_make_map([{pairs}])"
 
@@ -280,7 +287,9 @@ class _Generator:
         return f"{_CMP_HELPER[op]}({self.expr(left)}, {self.expr(right)})"
 
     def _equals(self, left: Node, right: Node) -> str:
-        if isinstance(left, Lit) and not isinstance(right, Lit):
+        if isinstance(left, Lit) and isinstance(right, Lit):
+            return f"_eq({self.expr(left)}, {self.expr(right)})"
+        if isinstance(left, Lit):
             left, right = right, left
         if isinstance(right, Lit):
             v = right.value
@@ -527,7 +536,9 @@ def compile_cel(source: str, *, variables: Collection[str] | None = None) -> Cel
     body = [*gen.lines, f"    return {result}"]
     python = "def _cel(A):\n" + "\n".join(body) + "\n"
     try:
-        code = compile(python, "<cel>", "exec")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            code = compile(python, "<cel>", "exec")
     except (SyntaxError, RecursionError, MemoryError) as exc:
         raise CelCompileError("expression too complex to compile", tree.line, tree.column) from exc
     namespace = gen.namespace

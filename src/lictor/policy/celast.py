@@ -314,6 +314,9 @@ class _Converter:
             while node.data == "unary" and len(node.children) == 2:
                 ops.append("!" if node.children[0].data == "unary_not" else "-")
                 node = node.children[1]
+            if len(set(ops)) > 1:
+                raise CelCompileError("syntax error: '!' and '-' cannot be combined without parentheses",
+                                      line, col)
             inner = self.convert(node)
             runs = [(op, len(list(group))) for op, group in itertools.groupby(ops)]
             for op, count in reversed(runs):

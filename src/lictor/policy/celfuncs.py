@@ -207,7 +207,7 @@ def format_duration(d: timedelta) -> str:
 
 def format_timestamp(ts: datetime) -> str:
     ts = ts.astimezone(UTC)
-    base = ts.strftime("%Y-%m-%dT%H:%M:%S")
+    base = f"{ts.year:04d}-{ts.month:02d}-{ts.day:02d}T{ts.hour:02d}:{ts.minute:02d}:{ts.second:02d}"
     if ts.microsecond:
         frac = f"{ts.microsecond:06d}".rstrip("0")
         frac = frac.ljust(3 if len(frac) <= 3 else 6, "0")
@@ -267,13 +267,17 @@ def parse_timestamp(text: Any) -> datetime:
         if not zulu:
             delta = timedelta(hours=int(oh), minutes=int(om))
             offset = timezone(-delta if sign == "-" else delta)
-        ts = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micros,
-                      tzinfo=offset)
+        leap = second == "60"  # a leap second reads as the first second of the next minute
+        ts = datetime(int(year), int(month), int(day), int(hour), int(minute), 59 if leap else int(second),
+                      micros, tzinfo=offset)
+        if leap:
+            ts += timedelta(seconds=1)
         return check_ts(ts.astimezone(UTC))
     except (ValueError, OverflowError):
         raise CelEvalError(f"invalid timestamp {text!r}") from None
 
 
+MAX_DURATION_NS = 315_576_000_000 * 1_000_000_000 + 999_999_999
 _DUR_UNITS_NS = {"h": 3_600_000_000_000, "m": 60_000_000_000, "s": 1_000_000_000, "ms": 1_000_000,
                  "us": 1000, "µs": 1000, "ns": 1}
 _DUR_PART = re.compile(r"(\d+)(?:\.(\d*))?(h|ms|m|s|us|µs|ns)|\.(\d+)(h|ms|m|s|us|µs|ns)")
@@ -307,8 +311,9 @@ def parse_duration(text: Any) -> timedelta:
         scale = _DUR_UNITS_NS[unit]
         total_ns += int(whole) * scale + (int(frac) * scale // 10 ** len(frac) if frac else 0)
         pos = m.end()
-    micros = total_ns // 1000
-    return check_dur(timedelta(microseconds=sign * micros))
+    if total_ns > MAX_DURATION_NS:
+        raise CelEvalError(f"duration out of range: {text!r}")
+    return check_dur(timedelta(microseconds=sign * (total_ns // 1000)))
 
 
 def _zone(tz: Any) -> tzinfo:
@@ -317,6 +322,8 @@ def _zone(tz: Any) -> tzinfo:
     m = re.fullmatch(r"([+-])?(\d{1,2}):(\d{2})", tz)
     if m:
         delta = timedelta(hours=int(m.group(2)), minutes=int(m.group(3)))
+        if delta >= timedelta(hours=24):
+            raise CelEvalError(f"time zone offset out of range: {tz!r}")
         return timezone(-delta if m.group(1) == "-" else delta)
     if tz == "UTC":
         return UTC

@@ -329,8 +329,6 @@ def neg(a: Any) -> Any:
         return check_int(-a)
     if t is float:
         return -a
-    if t is timedelta:
-        return -a
     raise no_overload("-_", a)
 
 
