@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -155,3 +156,27 @@ def test_console_script_runs() -> None:
     proc = subprocess.run([sys.executable, "-m", "lictor", "--version"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0
     assert proc.stdout.startswith("lictor, version ")
+
+
+def _commands(group: click.Group, prefix: str = "lictor") -> list[tuple[str, click.Command]]:
+    out: list[tuple[str, click.Command]] = []
+    for name, command in group.commands.items():
+        path = f"{prefix} {name}"
+        if isinstance(command, click.Group):
+            out.extend(_commands(command, path))
+        else:
+            out.append((path, command))
+    return out
+
+
+def test_every_command_and_option_is_documented() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "cli.md").read_text()
+    missing = []
+    for path, command in _commands(main):
+        if path not in docs:
+            missing.append(path)
+        for param in command.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("--") and opt not in docs:
+                    missing.append(f"{path} {opt}")
+    assert not missing, f"undocumented in docs/cli.md: {missing}"
