@@ -2,7 +2,7 @@
 
 Both are frozen dataclasses that parse strictly from JSON-shaped data (``from_dict``: an unknown field, a
 wrong type or a missing required field raises :class:`~lictor.errors.InputError` naming the JSON path)
-and serialise back losslessly (``to_dict``). The contract is DESIGN §2.1 to §2.2.
+and serialise back losslessly (``to_dict``). The contract is documented in docs/policy-language.md.
 """
 
 from __future__ import annotations
@@ -248,7 +248,7 @@ def _content(value: object, path: str) -> str | list[JSON] | None:
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """What an AI system wants to do (DESIGN §2.1). Build it with :meth:`from_dict` from untrusted JSON."""
+    """What an AI system wants to do. Build it with :meth:`from_dict` from untrusted JSON."""
 
     system: str
     kind: str
@@ -448,7 +448,7 @@ class RuleError:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """What Lictor answers for one action (DESIGN §2.2)."""
+    """What Lictor answers for one action: the verdict, its reasons and the policy revision applied."""
 
     decision_id: str
     verdict: Verdict

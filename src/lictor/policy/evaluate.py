@@ -2,7 +2,7 @@
 
 Policies are indexed by their target's systems, kinds and names: the candidates for each
 (system, kind, name) are computed once and cached, so a decision costs what the rules that can
-match cost, not what the whole set costs. Combination follows DESIGN §2.2: every matched rule is a
+match cost, not what the whole set costs. Combination (docs/policy-language.md): every matched rule is a
 reason, the most restrictive verdict wins, CONSTRAIN obligations accumulate in policy order, errors
 are listed and fail closed for BLOCK and CONSTRAIN rules unless ``on_error: skip``.
 """
@@ -317,7 +317,7 @@ def _explained(cr: _CompiledRule, outcome: bool, errors: list[RuleError]) -> dic
 
 
 def _activation(action: Action, findings: Sequence[Finding], now: datetime) -> dict[str, Any]:
-    """The CEL variables for one action (DESIGN §2.3): plain JSON-shaped values."""
+    """The CEL variables for one action: plain JSON-shaped values."""
     agent: dict[str, Any] = {"attrs": action.agent.attrs}
     if action.agent.id is not None:
         agent["id"] = action.agent.id
