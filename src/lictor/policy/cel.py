@@ -475,9 +475,9 @@ class _Generator:
         if fn == "glob":
             pattern = args[1]
             if isinstance(pattern, Lit) and type(pattern.value) is str:
-                rx = self.const(celfuncs.glob_regex(pattern.value).match)
+                match = self.const(celfuncs.compile_glob(pattern.value))
                 t = self.tmp()
-                return (f"({rx}({t}) is not None if type({t} := {self.expr(args[0])}) is str "
+                return (f"({match}({t}) if type({t} := {self.expr(args[0])}) is str "
                         f"else _glob({t}, {pattern.value!r}))")
             return f"_glob({self.expr(args[0])}, {self.expr(pattern)})"
         raise CelCompileError(f"unknown function {fn}()", node.line, node.column)  # pragma: no cover

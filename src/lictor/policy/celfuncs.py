@@ -17,9 +17,9 @@ from typing import Any
 from lictor.policy.celrt import EPOCH, CelEvalError, check_dur, check_int, check_ts, no_overload
 
 __all__ = [
+    "compile_glob",
     "compile_regex",
     "glob_match",
-    "glob_regex",
     "parse_duration",
     "parse_timestamp",
 ]
@@ -81,36 +81,101 @@ def matcher(pattern: str) -> Callable[[Any], bool]:
 # --------------------------------------------------------------------------- glob
 
 
-@lru_cache(maxsize=1024)
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """Translate a glob (``*`` any run, ``?`` one character, ``[abc]`` a class) to an anchored regex."""
-    out, i, n = [], 0, len(pattern)
+def _glob_class(body: str) -> str:
+    """A bracket expression's body (``a-c``, ``!xy``) as a regex matching one character."""
+    negate = body.startswith("!")
+    if negate:
+        body = body[1:]
+    items, k = [], 0
+    while k < len(body):
+        if k + 2 < len(body) and body[k + 1] == "-":
+            lo, hi = body[k], body[k + 2]
+            if lo <= hi:
+                items.append(f"{re.escape(lo)}-{re.escape(hi)}")
+            k += 3
+        else:
+            items.append(re.escape(body[k]))
+            k += 1
+    if not items:
+        return "." if negate else "(?!)"
+    return f"[{'^' if negate else ''}{''.join(items)}]"
+
+
+def _glob_atoms(pattern: str) -> list[str | None]:
+    """The glob as atoms: None for ``*``, else a regex matching exactly one character.
+
+    Brackets follow the shell (and Python's fnmatch): ``[abc]``, ``[a-z]``, ``[!abc]``; a ``]`` right
+    after the opening bracket is a member; an unclosed ``[`` is a plain character.
+    """
+    atoms: list[str | None] = []
+    i, n = 0, len(pattern)
     while i < n:
         c = pattern[i]
         if c == "*":
-            out.append(".*")
+            if not atoms or atoms[-1] is not None:
+                atoms.append(None)
         elif c == "?":
-            out.append(".")
+            atoms.append(".")
         elif c == "[":
-            j = pattern.find("]", i + 2 if i + 1 < n and pattern[i + 1] in "!^" else i + 1)
+            j = i + 1
+            if j < n and pattern[j] == "!":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            j = pattern.find("]", j)
             if j == -1:
-                out.append(re.escape(c))
+                atoms.append(re.escape(c))
             else:
-                body = pattern[i + 1:j]
-                negate = body[:1] in ("!", "^")
-                body = body[1:] if negate else body
-                body = body.replace("\\", "\\\\")
-                out.append(f"[{'^' if negate else ''}{body}]")
+                atoms.append(_glob_class(pattern[i + 1:j]))
                 i = j
         else:
-            out.append(re.escape(c))
+            atoms.append(re.escape(c))
         i += 1
-    return re.compile("".join(out) + r"\Z", re.S)
+    return atoms
+
+
+@lru_cache(maxsize=1024)
+def compile_glob(pattern: str) -> Callable[[str], bool]:
+    """A matcher for a glob (``*`` any run, ``?`` one character, ``[abc]``/``[!abc]`` a class).
+
+    Linear in the text, whatever the pattern: the pattern is split at its stars into fixed-length
+    pieces; the first must match at the start, the last at the end, and each one between at its
+    leftmost place after the previous one (which is optimal when only stars sit between them). No
+    backtracking regex ever sees untrusted text with more than one unbounded part.
+    """
+    atoms = _glob_atoms(pattern)
+    pieces: list[list[str]] = [[]]
+    for atom in atoms:
+        if atom is None:
+            pieces.append([])
+        else:
+            pieces[-1].append(atom)
+    compiled = [(re.compile("".join(p), re.S), len(p)) for p in pieces]
+    if len(compiled) == 1:
+        whole, _ = compiled[0]
+        return lambda text: whole.fullmatch(text) is not None
+    (head, head_len), middle, (tail, tail_len) = compiled[0], compiled[1:-1], compiled[-1]
+
+    def match(text: str) -> bool:
+        end = len(text) - tail_len
+        if end < head_len or head.match(text) is None or tail.fullmatch(text, end) is None:
+            return False
+        pos = head_len
+        for rx, size in middle:
+            if size == 0:
+                continue
+            found = rx.search(text, pos, end)
+            if found is None:
+                return False
+            pos = found.end()
+        return True
+
+    return match
 
 
 def glob_match(text: Any, pattern: Any) -> bool:
     if type(text) is str and type(pattern) is str:
-        return glob_regex(pattern).match(text) is not None
+        return compile_glob(pattern)(text)
     raise no_overload("glob", text, pattern)
 
 
@@ -129,15 +194,15 @@ def finding_types(findings: Any) -> list[str]:
 def has_finding(findings: Any, pattern: Any) -> bool:
     if type(pattern) is not str:
         raise no_overload("has_finding", pattern)
-    rx = glob_regex(pattern)
-    return any(rx.match(t) for t in finding_types(findings))
+    match = compile_glob(pattern)
+    return any(match(t) for t in finding_types(findings))
 
 
 def finding_count(findings: Any, pattern: Any) -> int:
     if type(pattern) is not str:
         raise no_overload("finding_count", pattern)
-    rx = glob_regex(pattern)
-    return sum(1 for t in finding_types(findings) if rx.match(t))
+    match = compile_glob(pattern)
+    return sum(1 for t in finding_types(findings) if match(t))
 
 
 # --------------------------------------------------------------------------- conversions

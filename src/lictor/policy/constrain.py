@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from lictor.model import Finding
-from lictor.policy.celfuncs import compile_regex, glob_regex
+from lictor.policy.celfuncs import compile_glob, compile_regex
 from lictor.policy.document import Obligation
 
 __all__ = ["ObligationError", "apply_obligations", "split_path"]
@@ -98,10 +98,10 @@ def _redact_text(text: str, path: str, spec: dict[str, Any], findings: Sequence[
     if globs is None and pattern is None:
         return str(replacement)
     if globs:
-        rxs = [glob_regex(g) for g in globs]
+        matchers = [compile_glob(g) for g in globs]
         spans = sorted(
             {(f.start, f.end) for f in findings
-             if f.path == path and any(rx.match(f.type) for rx in rxs) and 0 <= f.start < f.end <= len(text)},
+             if f.path == path and any(match(f.type) for match in matchers) and 0 <= f.start < f.end <= len(text)},
             reverse=True,
         )
         last_start = len(text) + 1

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lictor.model import Action, ApprovalRequirement, Decision, Finding, Reason, RuleError, Verdict
-from lictor.policy.celfuncs import glob_regex
+from lictor.policy.celfuncs import compile_glob
 from lictor.policy.celrt import as_error, type_name
 from lictor.policy.constrain import ObligationError, apply_obligations
 from lictor.policy.document import Policy, PolicyTest, Rule
@@ -36,7 +36,7 @@ def _matcher(patterns: Sequence[str]) -> Callable[[str | None], bool] | None:
     if not patterns:
         return None
     exact = frozenset(p for p in patterns if not any(c in p for c in "*?["))
-    globs = [glob_regex(p).match for p in patterns if p not in exact]
+    globs = [compile_glob(p) for p in patterns if p not in exact]
 
     def match(value: str | None) -> bool:
         if value is None:
