@@ -1,0 +1,63 @@
+"""The dependency direction of the layers, read from the code's own imports.
+
+kernel (errors, model) <- domain (policy) <- delivery (cli). Frameworks stay in delivery; the
+policy engine imports no I/O framework, no CLI and no storage driver.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).parents[1] / "src" / "lictor"
+STDLIB = set(sys.stdlib_module_names)
+
+# module prefix -> (lictor packages it may import, third-party top-level packages it may import)
+RULES: dict[str, tuple[set[str], set[str]]] = {
+    "lictor.errors": (set(), set()),
+    "lictor.model": ({"lictor.errors"}, set()),
+    "lictor.policy": ({"lictor.errors", "lictor.model", "lictor.policy"}, {"yaml", "lark", "celpy", "re2"}),
+    "lictor.cli": ({"lictor"}, {"click"}),
+}
+
+
+def modules() -> list[tuple[str, Path]]:
+    out = []
+    for path in sorted(SRC.rglob("*.py")):
+        parts = path.relative_to(SRC.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out.append((name, path))
+    return out
+
+
+def imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def rule_for(name: str) -> tuple[set[str], set[str]] | None:
+    matches = [prefix for prefix in RULES if name == prefix or name.startswith(prefix + ".")]
+    return RULES[max(matches, key=len)] if matches else None
+
+
+@pytest.mark.parametrize(("name", "path"), modules(), ids=[m[0] for m in modules()])
+def test_imports_respect_the_layers(name: str, path: Path) -> None:
+    rule = rule_for(name)
+    if rule is None:
+        return  # the package root and __main__ re-export and run; they may import any layer
+    allowed_lictor, allowed_third = rule
+    for target in imports(path):
+        top = target.split(".")[0]
+        if top == "lictor":
+            assert any(target == a or target.startswith(a + ".") for a in allowed_lictor | {name}), (
+                f"{name} imports {target}")
+        elif top not in STDLIB and top != "__future__":
+            assert top in allowed_third, f"{name} imports third-party {top}"
