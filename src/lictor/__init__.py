@@ -7,6 +7,7 @@ from lictor.errors import (
     InternalError,
     LictorError,
     PolicyError,
+    VerificationError,
 )
 from lictor.model import Action, Decision, Finding, Reason, RuleError, Verdict
 from lictor.policy import PolicySet, load_policies
@@ -27,6 +28,7 @@ __all__ = [
     "Reason",
     "RuleError",
     "Verdict",
+    "VerificationError",
     "__version__",
     "load_policies",
 ]

@@ -6,6 +6,7 @@
     ├── InputError                  bad input from a caller; carries the JSON path (``$.args.amount``)
     ├── PolicyError                 policies that cannot be loaded; carries every Diagnostic at once
     ├── ConfigError                 a setting that is missing or invalid; carries the setting's path
+    ├── VerificationError           evidence that does not verify (a proof, a signature, a log)
     └── InternalError               a bug or an unexpected foreign exception, translated at the boundary
 
 Foreign exceptions (yaml, lark, re2, OSError) are translated where they enter: ``raise PolicyError(...)
@@ -24,6 +25,7 @@ __all__ = [
     "InternalError",
     "LictorError",
     "PolicyError",
+    "VerificationError",
 ]
 
 
@@ -76,6 +78,19 @@ class ConfigError(LictorError):
         super().__init__(f"{path}: {message}" if path else message)
         self.message = message
         self.path = path
+
+
+class VerificationError(LictorError):
+    """Evidence that does not verify. ``step`` names the check that failed (``inclusion``,
+    ``consistency``, ``signature``, ...); ``index`` is the first bad log index when there is one."""
+
+    code = "verification_failed"
+
+    def __init__(self, message: str, *, step: str = "", index: int | None = None) -> None:
+        super().__init__(f"{step}: {message}" if step else message)
+        self.message = message
+        self.step = step
+        self.index = index
 
 
 class InternalError(LictorError):
