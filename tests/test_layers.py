@@ -20,6 +20,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "lictor.errors": (set(), set()),
     "lictor.model": ({"lictor.errors"}, set()),
     "lictor.policy": ({"lictor.errors", "lictor.model", "lictor.policy"}, {"yaml", "lark", "celpy", "re2"}),
+    "lictor.audit": ({"lictor.errors", "lictor.model", "lictor.audit"}, {"cryptography"}),
     "lictor.cli": ({"lictor"}, {"click"}),
 }
 

@@ -17,6 +17,7 @@ from lictor.errors import InputError
 
 __all__ = [
     "KINDS",
+    "MAX_SAFE_INTEGER",
     "Action",
     "Agent",
     "ApprovalRequirement",
@@ -30,6 +31,9 @@ __all__ = [
 ]
 
 JSON = Any
+
+#: The largest integer JSON carries exactly everywhere (I-JSON); larger ones are refused.
+MAX_SAFE_INTEGER = 2**53 - 1
 
 #: Action kinds; ``name`` is required for the ones in NAMED_KINDS.
 KINDS = ("tool_call", "mcp_call", "llm_request", "llm_response", "data_access", "message")
@@ -111,8 +115,9 @@ def _json(value: object, path: str, depth: int = 0) -> JSON:
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
-        if not -(2**63) <= value < 2**63:
-            raise InputError("integer outside the 64-bit signed range", path=path)
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            raise InputError("integers must be within ±(2^53 - 1) (I-JSON, RFC 7493), so that the audit "
+                             "log records them exactly; send larger numbers as strings", path=path)
         return value
     if isinstance(value, float):
         if not math.isfinite(value):

@@ -1,0 +1,161 @@
+"""Audit log leaves: versioned, typed RFC 8785 JSON that holds evidence and never sensitive content.
+
+A decision leaf records what an auditor needs (time, system, risk tier, verdict, rules, policy
+revision, constraints, review, a detector summary). Everything that could identify a person or
+reveal what the AI system was asked (arguments, content, context, principal, agent, resource, the
+client's request id, error texts that may quote values) is represented only by a salted commitment
+``base64(SHA-256(salt || canonical(value)))``. The salts and the values live in the encrypted
+payload side store; destroying them there (erasure) leaves commitments that can no longer be linked
+to anything, while the leaf bytes, and so the tree, stay unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from lictor.audit.canonical import canonical_json
+from lictor.errors import VerificationError
+from lictor.model import Action, Decision
+
+__all__ = [
+    "LEAF_TYPES",
+    "LEAF_VERSION",
+    "RISK_TIERS",
+    "SENSITIVE_FIELDS",
+    "commit",
+    "decision_leaf",
+    "decode_leaf",
+    "encode_leaf",
+    "new_salts",
+    "verify_commitment",
+]
+
+LEAF_VERSION = 1
+LEAF_TYPES = frozenset({"decision", "review", "config", "seal", "erasure", "prune"})
+RISK_TIERS = ("high", "medium", "low")
+
+#: The parts of a decision that are committed to, never written into a leaf.
+SENSITIVE_FIELDS = ("action", "args", "content", "context", "principal", "agent", "resource", "request_id",
+                    "constrained_action", "errors")
+
+#: Longest leaf accepted (the tlog-tiles entry bundle format stores a 16-bit length).
+MAX_LEAF_BYTES = 65535
+
+
+def new_salts(fields: tuple[str, ...] = SENSITIVE_FIELDS) -> dict[str, bytes]:
+    """Fresh random 32-byte salts, one per committed field (kept only in the payload store)."""
+    return {name: os.urandom(32) for name in fields}
+
+
+def commit(value: Any, salt: bytes) -> str:
+    """``base64(SHA-256(salt || canonical_json(value)))``: hides the value, binds it exactly."""
+    if len(salt) < 16:
+        raise ValueError("a commitment salt must be at least 16 bytes")
+    digest = hashlib.sha256(salt + canonical_json(value)).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def verify_commitment(commitment: str, value: Any, salt: bytes) -> None:
+    """Raise VerificationError unless ``value`` with ``salt`` is what ``commitment`` commits to."""
+    if not hmac.compare_digest(commit(value, salt), commitment):
+        raise VerificationError("payload does not match the leaf's commitment", step="commitment")
+
+
+def _findings_summary(decision: Decision) -> dict[str, int]:
+    summary: dict[str, int] = {}
+    for finding in decision.findings:
+        summary[finding.type] = summary.get(finding.type, 0) + 1
+    return dict(sorted(summary.items()))
+
+
+def decision_leaf(decision: Decision, action: Action, *, risk_tier: str, salts: Mapping[str, bytes],
+                  detail: str = "full", sampling: Mapping[str, Any] | None = None,
+                  payload_ref: str | None = None) -> dict[str, Any]:
+    """The leaf for one decision. ``salts`` must hold one salt per name in SENSITIVE_FIELDS."""
+    if risk_tier not in RISK_TIERS:
+        raise ValueError(f"risk tier must be one of {RISK_TIERS}, got {risk_tier!r}")
+    if detail not in ("full", "summary"):
+        raise ValueError("detail is 'full' or 'summary'")
+    missing = [name for name in SENSITIVE_FIELDS if name not in salts]
+    if missing:
+        raise ValueError(f"missing salts for {missing}")
+    sensitive: dict[str, Any] = {
+        "action": action.to_dict(),
+        "args": action.args,
+        "content": action.content,
+        "context": action.context,
+        "principal": action.principal.to_dict(),
+        "agent": action.agent.to_dict(),
+        "resource": action.resource.to_dict(),
+        "request_id": action.request_id,
+        "constrained_action": decision.action,
+        "errors": [e.message for e in decision.errors],
+    }
+    leaf: dict[str, Any] = {
+        "v": LEAF_VERSION,
+        "type": "decision",
+        "ts": decision.timestamp,
+        "decision_id": decision.decision_id,
+        "system": action.system,
+        "kind": action.kind,
+        "name": action.name,
+        "risk_tier": risk_tier,
+        "verdict": decision.verdict.name,
+        "policy_revision": decision.policy_revision,
+        "reasons": [{"policy": r.policy, "rule": r.rule, "verdict": r.verdict.name} for r in decision.reasons],
+        "errors": [{"policy": e.policy, "rule": e.rule, "applied": e.applied} for e in decision.errors],
+        "constraints": [
+            {"policy": c.get("policy"), "rule": c.get("rule"), "op": next(k for k in c if k not in ("policy", "rule"))}
+            for c in decision.constraints
+        ],
+        "approval_required": [
+            {"approvers": list(r.approval.approvers), "quorum": r.approval.quorum}
+            for r in decision.reasons if r.approval is not None
+        ],
+        "review": decision.review.get("id") if decision.review else None,
+        "findings": _findings_summary(decision),
+        "detail": detail,
+        "sampling": dict(sampling) if sampling is not None else None,
+        "commitments": {name: commit(sensitive[name], salts[name]) for name in SENSITIVE_FIELDS},
+        "payload_ref": payload_ref,
+    }
+    return leaf
+
+
+def encode_leaf(leaf: Mapping[str, Any]) -> bytes:
+    """The exact bytes that are stored and hashed: RFC 8785 canonical JSON of a typed, versioned leaf."""
+    if leaf.get("v") != LEAF_VERSION or leaf.get("type") not in LEAF_TYPES:
+        raise ValueError(f"a leaf needs v={LEAF_VERSION} and a type in {sorted(LEAF_TYPES)}")
+    data = canonical_json(dict(leaf))
+    if len(data) > MAX_LEAF_BYTES:
+        raise ValueError(f"leaf of {len(data)} bytes exceeds {MAX_LEAF_BYTES}")
+    return data
+
+
+def decode_leaf(data: bytes, *, index: int | None = None) -> dict[str, Any]:
+    """Parse stored leaf bytes, failing closed: the bytes must be canonical, the version and type
+    known. Raises VerificationError naming the index."""
+    import json
+
+    try:
+        leaf = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise VerificationError(f"leaf is not JSON: {exc}", step="leaf", index=index) from None
+    if not isinstance(leaf, dict):
+        raise VerificationError("leaf is not a JSON object", step="leaf", index=index)
+    if leaf.get("v") != LEAF_VERSION:
+        raise VerificationError(f"unknown leaf version {leaf.get('v')!r}", step="leaf", index=index)
+    if leaf.get("type") not in LEAF_TYPES:
+        raise VerificationError(f"unknown leaf type {leaf.get('type')!r}", step="leaf", index=index)
+    try:
+        canonical = canonical_json(leaf)
+    except (TypeError, ValueError) as exc:
+        raise VerificationError(f"leaf cannot be canonicalised: {exc}", step="leaf", index=index) from None
+    if canonical != data:
+        raise VerificationError("leaf bytes are not RFC 8785 canonical", step="leaf", index=index)
+    return leaf
