@@ -1,8 +1,8 @@
 """The tamper-evident audit log: RFC 8785 leaves, an RFC 6962 Merkle tree, C2SP signed checkpoints.
 
 Built so far: canonical JSON, the Merkle tree with inclusion and consistency proofs, typed leaves
-with salted commitments, signed notes and checkpoints, and a file-based checkpoint signer. The
-store, the write path and the verifier CLI come next.
+with salted commitments, signed notes and checkpoints, a file-based checkpoint signer, the storage
+port and the offline log verifier. The write path and the ``lictor audit`` commands come next.
 """
 
 from lictor.audit.canonical import canonical_json
@@ -26,19 +26,29 @@ from lictor.audit.merkle import (
     verify_inclusion,
 )
 from lictor.audit.note import Signer, Verifier, generate_key, open_note, sign_note
+from lictor.audit.port import AppendResult, AuditStore, Payload, StoredCheckpoint, TreeState
 from lictor.audit.signer import CheckpointSigner, FileSigner
+from lictor.audit.verify import EXIT_CODES, LogVerificationError, VerifyReport, verify_log
 
 __all__ = [
     "EMPTY_ROOT",
+    "EXIT_CODES",
     "LEAF_TYPES",
     "LEAF_VERSION",
+    "AppendResult",
+    "AuditStore",
     "Checkpoint",
     "CheckpointSigner",
     "FileSigner",
     "Frontier",
+    "LogVerificationError",
+    "Payload",
     "Signer",
+    "StoredCheckpoint",
     "Tree",
+    "TreeState",
     "Verifier",
+    "VerifyReport",
     "canonical_json",
     "commit",
     "decision_leaf",
@@ -55,4 +65,5 @@ __all__ = [
     "sign_note",
     "verify_consistency",
     "verify_inclusion",
+    "verify_log",
 ]
