@@ -94,13 +94,13 @@ def test_auditors_saved_checkpoint_catches_a_rewritten_history(keys: tuple[Signe
 def test_equivocation(keys: tuple[Signer, Verifier]) -> None:
     signer, verifier = keys
     leaves = make_leaves(6)
-    other = leaves[:5] + [encode_leaf({"v": 1, "type": "seal", "ts": "2026-11-28T16:00:00.000000Z"})]
+    other = [*leaves[:5], encode_leaf({"v": 1, "type": "seal", "ts": "2026-11-28T16:00:00.000000Z"})]
     err = fail(leaves, [checkpoint(leaves, 6, signer), checkpoint(other, 6, signer)], verifier)
     assert err.step == "2 equivocation"
 
 
 def test_wrong_key_and_wrong_origin(keys: tuple[Signer, Verifier]) -> None:
-    signer, verifier = keys
+    _signer, verifier = keys
     leaves = make_leaves(3)
     other_signer = Signer.from_skey(generate_key(ORIGIN)[0])
     assert fail(leaves, [checkpoint(leaves, 3, other_signer)], verifier).step == "1 signature"
