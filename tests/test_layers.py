@@ -21,6 +21,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "lictor.model": ({"lictor.errors"}, set()),
     "lictor.policy": ({"lictor.errors", "lictor.model", "lictor.policy"}, {"yaml", "lark", "celpy", "re2"}),
     "lictor.audit": ({"lictor.errors", "lictor.model", "lictor.audit"}, {"cryptography"}),
+    "lictor.store": ({"lictor.errors", "lictor.model", "lictor.audit", "lictor.store"}, {"psycopg"}),
     "lictor.cli": ({"lictor"}, {"click"}),
 }
 

@@ -2,7 +2,8 @@
 
 Built so far: canonical JSON, the Merkle tree with inclusion and consistency proofs, typed leaves
 with salted commitments, signed notes and checkpoints, a file-based checkpoint signer, the storage
-port and the offline log verifier. The write path and the ``lictor audit`` commands come next.
+port (implemented by ``lictor.store``) and the offline log verifier. The write path and the
+``lictor audit`` commands come next.
 """
 
 from lictor.audit.canonical import canonical_json

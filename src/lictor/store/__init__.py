@@ -1,0 +1,61 @@
+"""Storage backends of the audit log behind :class:`~lictor.audit.port.AuditStore`, chosen by URL.
+
+::
+
+    memory://                                   in this process only (tests)
+    sqlite:////var/lib/lictor/audit.db          one file, one host (an absolute path: four slashes)
+    sqlite:///audit.db                          a path relative to the working directory
+    postgresql://user@host:5432/db?schema=NAME  several gateway processes (``pip install lictor[postgres]``)
+
+``sqlite:///:memory:`` is refused: an audit store that vanishes with its connection is no audit store
+(use ``memory://`` in tests). The PostgreSQL backend and its driver are imported only when used.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from lictor.audit.port import AuditStore
+from lictor.errors import ConfigError
+from lictor.store.memory import MemoryStore
+from lictor.store.sqlite import SqliteStore
+
+__all__ = ["MemoryStore", "SqliteStore", "open_store"]
+
+_SCHEMES = ("memory", "sqlite", "postgresql", "postgres")
+
+
+def open_store(url: str) -> AuditStore:
+    """Open (creating and migrating when needed) the audit store that ``url`` names."""
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not sep or scheme not in _SCHEMES:
+        shown = scheme if sep else "(none)"
+        raise ConfigError(f"unknown audit store URL scheme {shown!r}; use one of "
+                          f"{', '.join(s + '://' for s in _SCHEMES[:3])}", path="audit.store")
+    if scheme == "memory":
+        if rest:
+            raise ConfigError("memory:// takes no path", path="audit.store")
+        return MemoryStore()
+    if scheme == "sqlite":
+        return SqliteStore(_sqlite_path(url))
+    try:
+        from lictor.store.postgres import PostgresStore
+    except ImportError as exc:
+        raise ConfigError("the PostgreSQL audit store needs psycopg: install lictor[postgres]",
+                          path="audit.store") from exc
+    return PostgresStore(url)
+
+
+def _sqlite_path(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.netloc or parts.query or parts.fragment:
+        raise ConfigError("a SQLite URL is sqlite:///PATH (no host, query or fragment)",
+                          path="audit.store")
+    path = parts.path[1:]  # sqlite:///rel.db -> rel.db, sqlite:////abs.db -> /abs.db
+    if not path:
+        raise ConfigError("a SQLite URL needs a file path: sqlite:///PATH", path="audit.store")
+    if path == ":memory:" or path.startswith("file:") or "mode=memory" in path:
+        raise ConfigError("an in-memory SQLite database is not durable; use memory:// in tests",
+                          path="audit.store")
+    return path

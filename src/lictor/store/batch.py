@@ -1,0 +1,85 @@
+"""What one append does, shared by every backend: check the batch, hash its leaves, advance the tree."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lictor.audit.merkle import HASH_SIZE, Frontier, leaf_hash
+from lictor.audit.port import Payload, TreeState
+from lictor.errors import InputError, InternalError
+
+__all__ = ["Batch", "check_batch", "check_checkpoint",
+           "check_range", "decode_frontier", "encode_frontier"]
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A checked batch: the exact leaf bytes, their RFC 6962 leaf hashes and their payloads."""
+
+    leaves: tuple[bytes, ...]
+    hashes: tuple[bytes, ...]
+    payloads: tuple[Payload | None, ...]
+
+    def advance(self, size: int, frontier: Sequence[bytes], root: bytes) -> TreeState:
+        """The tree after this batch, from the state read under the lock (whose root must match)."""
+        try:
+            edge = Frontier.from_state(size, frontier)
+        except ValueError as exc:
+            raise InternalError(f"the stored tree state is corrupt: {exc}") from exc
+        if edge.root() != root:
+            raise InternalError(f"the stored root of size {size} does not match its frontier")
+        edge.extend(self.hashes)
+        new_size, hashes = edge.state()
+        return TreeState(size=new_size, root=edge.root(), frontier=hashes)
+
+
+def check_batch(leaves: Sequence[bytes], payloads: Sequence[Payload | None]) -> Batch:
+    """Refuse a malformed batch before any transaction starts; hash its leaves."""
+    if isinstance(leaves, bytes | bytearray | memoryview):
+        raise InputError("leaves must be a sequence of byte strings, not one byte string", path="$.leaves")
+    if len(payloads) != len(leaves):
+        raise InputError(
+            f"{len(payloads)} payloads for {len(leaves)} leaves (give None for a leaf without one)",
+            path="$.payloads",
+        )
+    exact: list[bytes] = []
+    for i, leaf in enumerate(leaves):
+        if not isinstance(leaf, bytes | bytearray | memoryview):
+            raise InputError(f"a leaf is bytes, not {type(leaf).__name__}", path=f"$.leaves[{i}]")
+        exact.append(bytes(leaf))
+    for i, payload in enumerate(payloads):
+        if payload is None:
+            continue
+        if not isinstance(payload, Payload):
+            raise InputError(f"a payload is a Payload or None, not {type(payload).__name__}",
+                             path=f"$.payloads[{i}]")
+        if len(set(payload.subject_refs)) != len(payload.subject_refs):
+            raise InputError("a subject is named twice", path=f"$.payloads[{i}].subject_refs")
+    return Batch(tuple(exact), tuple(leaf_hash(leaf) for leaf in exact), tuple(payloads))
+
+
+def check_checkpoint(size: int, note: str, tree_size: int) -> None:
+    """Refuse a checkpoint that is not of a tree this store has committed."""
+    if size < 0 or size > tree_size:
+        raise InputError(f"a checkpoint of size {size} for a tree of size {tree_size}", path="$.size")
+    if not note:
+        raise InputError("a checkpoint note is empty", path="$.note")
+
+
+def check_range(start: int, end: int, size: int) -> None:
+    """Refuse a leaf range that is not inside the committed tree."""
+    if not 0 <= start <= end <= size:
+        raise InputError(f"leaves {start} to {end} of a tree of size {size}", path="$.range")
+
+
+def encode_frontier(frontier: Sequence[bytes]) -> bytes:
+    """The frontier hashes as one blob, largest subtree first."""
+    return b"".join(frontier)
+
+
+def decode_frontier(blob: bytes) -> tuple[bytes, ...]:
+    """The inverse of :func:`encode_frontier`."""
+    if len(blob) % HASH_SIZE:
+        raise InternalError(f"a stored frontier of {len(blob)} bytes is not a list of hashes")
+    return tuple(bytes(blob[i : i + HASH_SIZE]) for i in range(0, len(blob), HASH_SIZE))

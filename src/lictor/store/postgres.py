@@ -1,0 +1,241 @@
+"""The audit store in PostgreSQL (psycopg 3): one transaction per batch under the tree state's row lock.
+
+Several gateway processes may share one database: ``SELECT … FOR UPDATE`` on the single
+``tree_state`` row serialises their appends, and every commit waits for the WAL flush
+(``synchronous_commit = on``). Each store holds one connection behind a lock and reconnects on the
+next call after the connection broke; an append whose outcome is unknown is never retried here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from lictor.audit.port import AppendResult, Payload, StoredCheckpoint, TreeState
+from lictor.errors import ConfigError, InputError, InternalError, LictorError
+from lictor.store.batch import (
+    check_batch,
+    check_checkpoint,
+    check_range,
+    decode_frontier,
+    encode_frontier,
+)
+from lictor.store.migrations import MIGRATIONS
+
+__all__ = ["PostgresStore"]
+
+T = TypeVar("T")
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+class PostgresStore:
+    """A durable audit store in the database of ``url`` (``postgresql://user@host:port/db``).
+
+    The query parameter ``schema=NAME`` puts the tables in that schema (created when missing);
+    every other query parameter is passed to libpq.
+    """
+
+    def __init__(self, url: str, *, connect_timeout: float = 10.0) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ConfigError(f"not a PostgreSQL URL (scheme {parts.scheme!r})", path="audit.store")
+        self._password = parts.password or ""
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        schemas = [value for key, value in query if key == "schema"]
+        self._schema = schemas[-1] if schemas else None
+        if self._schema is not None and not _SCHEMA_NAME.fullmatch(self._schema):
+            raise ConfigError(f"schema {self._schema!r} is not a lower-case SQL identifier",
+                              path="audit.store")
+        rest = [(key, value) for key, value in query if key != "schema"]
+        self._conninfo = urlunsplit(parts._replace(query=urlencode(rest)))
+        host = parts.hostname or "localhost"
+        self._where = f"{host}:{parts.port or 5432}{parts.path or '/'}"
+        self._connect_timeout = connect_timeout
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._closed = False
+        self._run(self._migrate)
+
+    # ---------------------------------------------------------------- connections and transactions
+
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
+        try:
+            conn = psycopg.connect(self._conninfo, autocommit=True,
+                                   connect_timeout=max(1, round(self._connect_timeout)))
+        except psycopg.Error as exc:
+            raise InternalError(self._message("cannot connect to", exc)) from exc
+        try:
+            conn.execute("SET synchronous_commit = on")  # COMMIT returns after the WAL flush
+            if self._schema is not None:
+                conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self._schema)))
+        except psycopg.Error as exc:
+            conn.close()
+            raise InternalError(self._message("cannot set up the session with", exc)) from exc
+        return conn
+
+    def _message(self, what: str, exc: BaseException) -> str:
+        text = f"{what} the PostgreSQL audit store at {self._where}: {exc}".strip()
+        return text.replace(self._password, "***") if self._password else text
+
+    def _run(self, work: Callable[[psycopg.Connection[tuple[Any, ...]]], T]) -> T:
+        """Run ``work`` in one transaction on the store's connection (reconnecting when needed)."""
+        with self._lock:
+            if self._closed:
+                raise InternalError("the PostgreSQL audit store is closed")
+            if self._conn is None or self._conn.closed or self._conn.broken:
+                if self._conn is not None:
+                    self._conn.close()
+                self._conn = None
+                self._conn = self._connect()
+            conn = self._conn
+            try:
+                with conn.transaction():
+                    return work(conn)
+            except LictorError:
+                raise
+            except psycopg.Error as exc:
+                if conn.broken or conn.closed:
+                    conn.close()
+                    self._conn = None
+                raise InternalError(self._message("a statement failed in", exc)) from exc
+
+    def _migrate(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+        scope = self._schema or "public"
+        key = int.from_bytes(hashlib.sha256(f"lictor.store:{scope}".encode()).digest()[:8], "big",
+                             signed=True)
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))  # concurrent openers wait here
+        if self._schema is not None:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self._schema)))
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations"
+                     " (name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
+        applied = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
+        for migration in MIGRATIONS:
+            if migration.name in applied:
+                continue
+            for statement in migration.postgres:
+                conn.execute(statement.encode())
+            conn.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (%s, %s)",
+                         (migration.name, time.time()))
+
+    # ---------------------------------------------------------------- the port
+
+    def append(self, leaves: Sequence[bytes], payloads: Sequence[Payload | None]) -> AppendResult:
+        batch = check_batch(leaves, payloads)
+
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> AppendResult:
+            first, root, frontier = _read_state(conn, lock=True)
+            if not batch.leaves:
+                return AppendResult(first, TreeState(first, root, frontier))
+            state = batch.advance(first, frontier, root)
+            rows: list[tuple[int, bytes, str]] = []
+            links: list[tuple[bytes, int, int]] = []
+            for offset, payload in enumerate(batch.payloads):
+                if payload is not None:
+                    rows.append((first + offset, payload.ciphertext, payload.key_id))
+                    links.extend((bytes(ref), first + offset, position)
+                                 for position, ref in enumerate(payload.subject_refs))
+            with conn.pipeline(), conn.cursor() as cur:  # the writes go in one round trip
+                cur.executemany("INSERT INTO leaf (idx, data, hash) VALUES (%s, %s, %s)",
+                                [(first + i, leaf, hash_) for i, (leaf, hash_)
+                                 in enumerate(zip(batch.leaves, batch.hashes, strict=True))])
+                if rows:
+                    cur.executemany("INSERT INTO payload (leaf_index, ciphertext, key_id)"
+                                    " VALUES (%s, %s, %s)", rows)
+                if links:
+                    cur.executemany("INSERT INTO subject_index (subject_ref, leaf_index, position)"
+                                    " VALUES (%s, %s, %s)", links)
+                cur.execute("UPDATE tree_state SET size = %s, root = %s, frontier = %s WHERE id = 0",
+                            (state.size, state.root, encode_frontier(state.frontier)))
+            return AppendResult(first, state)
+
+        return self._run(work)
+
+    def state(self) -> TreeState:
+        size, root, frontier = self._run(lambda conn: _read_state(conn, lock=False))
+        return TreeState(size, root, frontier)
+
+    def leaves(self, start: int, end: int) -> list[bytes]:
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> list[bytes]:
+            check_range(start, end, _read_state(conn, lock=False)[0])
+            rows = conn.execute("SELECT data FROM leaf WHERE idx >= %s AND idx < %s ORDER BY idx",
+                                (start, end)).fetchall()
+            return [bytes(row[0]) for row in rows]
+
+        return self._run(work)
+
+    def add_checkpoint(self, size: int, note: str, published_at: float) -> None:
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+            check_checkpoint(size, note, _read_state(conn, lock=False)[0])
+            conn.execute("INSERT INTO checkpoint (size, note, published_at) VALUES (%s, %s, %s)"
+                         " ON CONFLICT (size) DO NOTHING", (size, note, published_at))
+            kept = conn.execute("SELECT note FROM checkpoint WHERE size = %s", (size,)).fetchone()
+            if kept is None or kept[0] != note:
+                raise InputError(f"a different checkpoint of size {size} is stored", path="$.note")
+
+        self._run(work)
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> list[StoredCheckpoint]:
+            rows = conn.execute("SELECT size, note, published_at FROM checkpoint ORDER BY size")
+            return [StoredCheckpoint(int(size), str(note), float(at)) for size, note, at in rows]
+
+        return self._run(work)
+
+    def payload(self, index: int) -> Payload | None:
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> Payload | None:
+            row = conn.execute("SELECT ciphertext, key_id FROM payload WHERE leaf_index = %s",
+                               (index,)).fetchone()
+            if row is None or row[0] is None:
+                return None
+            refs = conn.execute("SELECT subject_ref FROM subject_index WHERE leaf_index = %s"
+                                " ORDER BY position", (index,)).fetchall()
+            return Payload(bytes(row[0]), str(row[1]), tuple(bytes(ref[0]) for ref in refs))
+
+        return self._run(work)
+
+    def erase_payloads(self, subject_ref: bytes, erased_at: float) -> list[int]:
+        ref = bytes(subject_ref)
+
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> list[int]:
+            rows = conn.execute("DELETE FROM subject_index WHERE subject_ref = %s RETURNING leaf_index",
+                                (ref,)).fetchall()
+            indices = sorted(int(row[0]) for row in rows)
+            conn.execute("UPDATE payload SET ciphertext = NULL, erased_at = %s"
+                         " WHERE leaf_index = ANY(%s) AND erased_at IS NULL", (erased_at, indices))
+            return indices
+
+        return self._run(work)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # ---------------------------------------------------------------- beyond the port
+
+    def applied_migrations(self) -> list[str]:
+        """The names of the applied migrations, in the order they were applied."""
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> list[str]:
+            rows = conn.execute("SELECT name FROM schema_migrations ORDER BY applied_at, name")
+            return [str(row[0]) for row in rows]
+
+        return self._run(work)
+
+
+def _read_state(conn: psycopg.Connection[tuple[Any, ...]], *,
+                lock: bool) -> tuple[int, bytes, tuple[bytes, ...]]:
+    query = "SELECT size, root, frontier FROM tree_state WHERE id = 0" + (" FOR UPDATE" if lock else "")
+    row = conn.execute(query).fetchone()
+    if row is None:
+        raise InternalError("the audit store has no tree state row")
+    return int(row[0]), bytes(row[1]), decode_frontier(bytes(row[2]))

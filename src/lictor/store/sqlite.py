@@ -1,0 +1,250 @@
+"""The audit store in one SQLite file: WAL, ``synchronous=FULL``, one ``BEGIN IMMEDIATE`` per batch.
+
+One writer connection (behind a lock) appends; reader connections are pooled. Several processes may
+open the same file: SQLite's file lock serialises their writers and every append reads the tree state
+inside its own write transaction. All processes must be on one host (WAL needs shared memory).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from lictor.audit.port import AppendResult, Payload, StoredCheckpoint, TreeState
+from lictor.errors import InputError, InternalError, LictorError
+from lictor.store.batch import (
+    check_batch,
+    check_checkpoint,
+    check_range,
+    decode_frontier,
+    encode_frontier,
+)
+from lictor.store.migrations import MIGRATIONS
+
+__all__ = ["SqliteStore"]
+
+T = TypeVar("T")
+
+#: How long a writer waits for another process's write transaction before giving up.
+BUSY_TIMEOUT_MS = 30_000
+
+
+class SqliteStore:
+    """A durable audit store in the SQLite file at ``path`` (created, and migrated, when opened)."""
+
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+        self._path = str(path)
+        self._busy_timeout_ms = busy_timeout_ms
+        self._lock = threading.Lock()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
+        self._writer = self._connect()
+        try:
+            self._enable_wal()
+            self._run(self._setup)
+        except BaseException:
+            self._writer.close()
+            raise
+
+    # ---------------------------------------------------------------- connections and transactions
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False,
+                                   timeout=self._busy_timeout_ms / 1000)
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+            conn.execute("PRAGMA synchronous = FULL")
+        except sqlite3.Error as exc:
+            raise InternalError(f"cannot open the SQLite audit store {self._path}: {exc}") from exc
+        return conn
+
+    def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction on the writer connection."""
+        with self._lock:
+            if self._closed:
+                raise InternalError("the SQLite audit store is closed")
+            conn = self._writer
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except LictorError:
+                raise
+            except sqlite3.Error as exc:
+                raise InternalError(f"the SQLite audit store {self._path} failed: {exc}") from exc
+            return result
+
+    @contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        with self._readers_lock:
+            if self._closed:
+                raise InternalError("the SQLite audit store is closed")
+            conn = self._readers.pop() if self._readers else None
+        try:
+            if conn is None:
+                conn = self._connect()
+            yield conn
+        except sqlite3.Error as exc:
+            raise InternalError(f"the SQLite audit store {self._path} failed: {exc}") from exc
+        finally:
+            if conn is not None:
+                with self._readers_lock:
+                    if self._closed:
+                        conn.close()
+                    else:
+                        self._readers.append(conn)
+
+    def _setup(self, conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations"
+                     " (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+        applied = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
+        for migration in MIGRATIONS:
+            if migration.name in applied:
+                continue
+            for statement in migration.sqlite:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+                         (migration.name, time.time()))
+
+    def _enable_wal(self) -> None:
+        # outside any transaction; a concurrent opener may hold the lock for a moment
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        while True:
+            try:
+                mode = self._writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise InternalError(f"cannot switch {self._path} to WAL: {exc}") from exc
+                time.sleep(0.01)
+                continue
+            if str(mode).lower() != "wal":
+                raise InternalError(f"{self._path} refuses WAL mode (journal_mode is {mode})")
+            return
+
+    # ---------------------------------------------------------------- the port
+
+    def append(self, leaves: Sequence[bytes], payloads: Sequence[Payload | None]) -> AppendResult:
+        batch = check_batch(leaves, payloads)
+
+        def work(conn: sqlite3.Connection) -> AppendResult:
+            first, root, frontier = _read_state(conn)
+            if not batch.leaves:
+                return AppendResult(first, TreeState(first, root, frontier))
+            state = batch.advance(first, frontier, root)
+            conn.executemany("INSERT INTO leaf (idx, data, hash) VALUES (?, ?, ?)",
+                             [(first + i, leaf, hash_) for i, (leaf, hash_)
+                              in enumerate(zip(batch.leaves, batch.hashes, strict=True))])
+            rows: list[tuple[int, bytes, str]] = []
+            links: list[tuple[bytes, int, int]] = []
+            for offset, payload in enumerate(batch.payloads):
+                if payload is not None:
+                    rows.append((first + offset, payload.ciphertext, payload.key_id))
+                    links.extend((bytes(ref), first + offset, position)
+                                 for position, ref in enumerate(payload.subject_refs))
+            if rows:
+                conn.executemany("INSERT INTO payload (leaf_index, ciphertext, key_id) VALUES (?, ?, ?)",
+                                 rows)
+            if links:
+                conn.executemany("INSERT INTO subject_index (subject_ref, leaf_index, position)"
+                                 " VALUES (?, ?, ?)", links)
+            conn.execute("UPDATE tree_state SET size = ?, root = ?, frontier = ? WHERE id = 0",
+                         (state.size, state.root, encode_frontier(state.frontier)))
+            return AppendResult(first, state)
+
+        return self._run(work)
+
+    def state(self) -> TreeState:
+        with self._reader() as conn:
+            size, root, frontier = _read_state(conn)
+            return TreeState(size, root, frontier)
+
+    def leaves(self, start: int, end: int) -> list[bytes]:
+        with self._reader() as conn:
+            conn.execute("BEGIN")  # one snapshot for the size check and the rows
+            try:
+                check_range(start, end, _read_state(conn)[0])
+                rows = conn.execute("SELECT data FROM leaf WHERE idx >= ? AND idx < ? ORDER BY idx",
+                                    (start, end)).fetchall()
+            finally:
+                conn.execute("COMMIT")
+        return [bytes(row[0]) for row in rows]
+
+    def add_checkpoint(self, size: int, note: str, published_at: float) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            check_checkpoint(size, note, _read_state(conn)[0])
+            kept = conn.execute("SELECT note FROM checkpoint WHERE size = ?", (size,)).fetchone()
+            if kept is None:
+                conn.execute("INSERT INTO checkpoint (size, note, published_at) VALUES (?, ?, ?)",
+                             (size, note, published_at))
+            elif kept[0] != note:
+                raise InputError(f"a different checkpoint of size {size} is stored", path="$.note")
+
+        self._run(work)
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        with self._reader() as conn:
+            rows = conn.execute("SELECT size, note, published_at FROM checkpoint ORDER BY size")
+            return [StoredCheckpoint(int(size), str(note), float(at)) for size, note, at in rows]
+
+    def payload(self, index: int) -> Payload | None:
+        with self._reader() as conn:
+            conn.execute("BEGIN")
+            try:
+                row = conn.execute("SELECT ciphertext, key_id FROM payload WHERE leaf_index = ?",
+                                   (index,)).fetchone()
+                refs = conn.execute("SELECT subject_ref FROM subject_index WHERE leaf_index = ?"
+                                    " ORDER BY position", (index,)).fetchall()
+            finally:
+                conn.execute("COMMIT")
+        if row is None or row[0] is None:
+            return None
+        return Payload(bytes(row[0]), str(row[1]), tuple(bytes(ref[0]) for ref in refs))
+
+    def erase_payloads(self, subject_ref: bytes, erased_at: float) -> list[int]:
+        ref = bytes(subject_ref)
+
+        def work(conn: sqlite3.Connection) -> list[int]:
+            indices = [int(row[0]) for row in conn.execute(
+                "SELECT leaf_index FROM subject_index WHERE subject_ref = ? ORDER BY leaf_index", (ref,))]
+            conn.executemany("UPDATE payload SET ciphertext = NULL, erased_at = ?"
+                             " WHERE leaf_index = ? AND erased_at IS NULL",
+                             [(erased_at, index) for index in indices])
+            conn.execute("DELETE FROM subject_index WHERE subject_ref = ?", (ref,))
+            return indices
+
+        return self._run(work)
+
+    def close(self) -> None:
+        with self._lock, self._readers_lock:
+            if self._closed:
+                return
+            self._closed = True
+            readers, self._readers = self._readers, []
+            for conn in [self._writer, *readers]:
+                conn.close()
+
+    # ---------------------------------------------------------------- beyond the port
+
+    def applied_migrations(self) -> list[str]:
+        """The names of the applied migrations, in the order they were applied."""
+        with self._reader() as conn:
+            rows = conn.execute("SELECT name FROM schema_migrations ORDER BY applied_at, name")
+            return [str(row[0]) for row in rows]
+
+
+def _read_state(conn: sqlite3.Connection) -> tuple[int, bytes, tuple[bytes, ...]]:
+    row = conn.execute("SELECT size, root, frontier FROM tree_state WHERE id = 0").fetchone()
+    if row is None:
+        raise InternalError("the audit store has no tree state row")
+    return int(row[0]), bytes(row[1]), decode_frontier(bytes(row[2]))
