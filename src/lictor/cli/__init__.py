@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from lictor import __version__
+from lictor.cli.audit import audit_group
 from lictor.cli.policy import eval_command, policy_group
 
 __all__ = ["main"]
@@ -22,3 +23,4 @@ def main() -> None:
 
 main.add_command(eval_command)
 main.add_command(policy_group)
+main.add_command(audit_group)

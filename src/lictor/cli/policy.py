@@ -11,9 +11,10 @@ from typing import IO, Any
 
 import click
 
-from lictor.errors import InputError, PolicyError
+from lictor.errors import InputError, LictorError, PolicyError
 from lictor.model import Action, Finding, Verdict
 from lictor.policy import PolicySet, load_policies, run_policy_tests
+from lictor.runtime import Gateway
 
 __all__ = ["eval_command", "policy_group"]
 
@@ -81,8 +82,14 @@ def _documents(stream: IO[str], name: str) -> Iterator[tuple[str, Any]]:
 @click.option("--now", "now_text", default=None, help="Decide as of this RFC 3339 time (default: now).")
 @click.option("--findings", "findings_file", type=click.File("r", encoding="utf-8"), default=None,
               help="JSON list of detector findings to decide with (until detectors run inline).")
+@click.option("--db", "database", default=None, envvar="LICTOR_DATABASE",
+              help="Record every decision in the audit log at this store (sqlite:///FILE or "
+                   "postgresql://...); a checkpoint is signed when the input ends.")
+@click.option("--key-file", default="lictor-audit.key", show_default=True,
+              help="The log's Ed25519 signing key (created on first use; never stored in the database).")
 def eval_command(policies_dir: str, input_file: IO[str], explain: bool, default_verdict: str,
-                 now_text: str | None, findings_file: IO[str] | None) -> None:
+                 now_text: str | None, findings_file: IO[str] | None, database: str | None,
+                 key_file: str) -> None:
     """Decide one JSON action, or JSON lines of actions, from INPUT_FILE (default: stdin).
 
     Prints one decision per line as JSON. Exit 0 when every input was decided, 2 when some input was
@@ -90,6 +97,14 @@ def eval_command(policies_dir: str, input_file: IO[str], explain: bool, default_
     """
     now = _parse_now(now_text)
     policies = _load(policies_dir, default_verdict)
+    gateway = None
+    if database is not None:
+        try:
+            gateway = Gateway.open(policies=policies_dir, database=database, key_file=key_file,
+                                   default_verdict=Verdict[default_verdict])
+        except LictorError as exc:
+            click.echo(f"cannot open the audit log: {exc}", err=True)
+            sys.exit(EXIT_INPUT)
     name = "<stdin>" if input_file.name == "<stdin>" else input_file.name
     findings: tuple[Finding, ...] = ()
     if findings_file is not None:
@@ -118,8 +133,8 @@ def eval_command(policies_dir: str, input_file: IO[str], explain: bool, default_
                 bad += 1
                 continue
             trace: list[dict[str, Any]] | None = [] if explain else None
-            decision = policies.evaluate(action, now=now or datetime.now(UTC), findings=findings,
-                                         explain=trace)
+            decide = gateway.decide if gateway is not None else policies.evaluate
+            decision = decide(action, now=now or datetime.now(UTC), findings=findings, explain=trace)
             out = decision.to_dict()
             if trace is not None:
                 out["explain"] = trace
@@ -127,6 +142,10 @@ def eval_command(policies_dir: str, input_file: IO[str], explain: bool, default_
     except InputError as exc:
         click.echo(str(exc), err=True)
         sys.exit(EXIT_INPUT)
+    finally:
+        if gateway is not None:
+            gateway.checkpoint()
+            gateway.close()
     sys.exit(EXIT_INPUT if bad else EXIT_OK)
 
 

@@ -1,0 +1,142 @@
+"""The composition root: the one place that builds a working gateway from settings.
+
+``Gateway.open(...)`` opens the store, the checkpoint signer, the audit log and the policies;
+``gateway.decide(action)`` evaluates the action and returns only once its decision leaf is durable,
+with ``audit.index`` and ``audit.leaf_hash`` filled in. If the log cannot take the leaf, the
+decision is BLOCK with the error (fail closed) unless the operator set ``unsafe_fail_open``.
+Delivery code (CLI, HTTP) uses this module and never a concrete store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from lictor.audit.checkpoint import open_checkpoint
+from lictor.audit.leaf import RISK_TIERS, decision_leaf, new_salts
+from lictor.audit.log import AuditLog, AuditUnavailable
+from lictor.audit.merkle import Tree, leaf_hash
+from lictor.audit.note import Verifier
+from lictor.audit.port import AuditStore
+from lictor.audit.signer import FileSigner
+from lictor.audit.verify import VerifyReport, verify_log
+from lictor.errors import ConfigError
+from lictor.model import Action, Decision, Finding, RuleError, Verdict
+from lictor.policy import PolicySet, load_policies
+from lictor.store import open_store
+
+__all__ = ["DEFAULT_DATABASE", "DEFAULT_KEY_FILE", "AuditReader", "Gateway", "open_audit_reader"]
+
+DEFAULT_DATABASE = "sqlite:///lictor.db"
+DEFAULT_KEY_FILE = "lictor-audit.key"
+DEFAULT_ORIGIN = "lictor.local/audit"
+
+
+def _signer(key_file: str | Path, origin: str) -> FileSigner:
+    path = Path(key_file)
+    if not path.exists():
+        return FileSigner.create(path, origin)
+    signer = FileSigner(path)
+    if signer.origin != origin:
+        raise ConfigError(f"the key in {path} signs for {signer.origin!r}, not {origin!r}", path="audit.origin")
+    return signer
+
+
+class Gateway:
+    """Policy evaluation plus a durable audit log: the in-process gateway."""
+
+    def __init__(self, *, policies: PolicySet, log: AuditLog, store: AuditStore,
+                 risk_tiers: Mapping[str, str] | None = None, default_risk_tier: str = "high",
+                 unsafe_fail_open: bool = False) -> None:
+        for system, tier in {**(risk_tiers or {}), "*": default_risk_tier}.items():
+            if tier not in RISK_TIERS:
+                raise ConfigError(f"risk tier must be one of {', '.join(RISK_TIERS)}, got {tier!r}",
+                                  path=f"systems.{system}.risk")
+        self.policies = policies
+        self.log = log
+        self._store = store
+        self._risk = dict(risk_tiers or {})
+        self._default_risk = default_risk_tier
+        self.unsafe_fail_open = unsafe_fail_open
+
+    @classmethod
+    def open(cls, *, policies: str | Path, database: str = DEFAULT_DATABASE, key_file: str | Path = DEFAULT_KEY_FILE,
+             origin: str = DEFAULT_ORIGIN, default_verdict: Verdict = Verdict.ALLOW,
+             risk_tiers: Mapping[str, str] | None = None, unsafe_fail_open: bool = False) -> Gateway:
+        """Build a gateway: load policies, open the store, the signer (a key is generated beside the
+        database on first use, never stored in it) and the audit log."""
+        policy_set = load_policies(policies, default_verdict=default_verdict)
+        signer = _signer(key_file, origin)
+        store = open_store(database)
+        log = AuditLog(store=store, signer=signer)
+        log.start()
+        return cls(policies=policy_set, log=log, store=store, risk_tiers=risk_tiers,
+                   unsafe_fail_open=unsafe_fail_open)
+
+    def risk_tier(self, system: str) -> str:
+        return self._risk.get(system, self._default_risk)
+
+    def decide(self, action: Action, *, findings: Sequence[Finding] = (), now: datetime | None = None,
+               explain: list[dict[str, Any]] | None = None) -> Decision:
+        """Decide ``action`` and make its decision leaf durable before returning."""
+        decision = self.policies.evaluate(action, now=now, findings=findings, explain=explain)
+        try:
+            leaf = decision_leaf(decision, action, risk_tier=self.risk_tier(action.system), salts=new_salts())
+            receipt = self.log.append(leaf)
+        except (AuditUnavailable, ValueError, TypeError) as exc:
+            if self.unsafe_fail_open:
+                return dataclasses.replace(decision, errors=(*decision.errors, RuleError(
+                    "", "", f"audit log unavailable, decision NOT recorded (unsafe_fail_open): {exc}", False)))
+            return dataclasses.replace(decision, verdict=Verdict.BLOCK, action=None, errors=(*decision.errors, RuleError(
+                "", "", f"audit log unavailable, blocked (fail closed): {exc}", True)))
+        return dataclasses.replace(decision, audit={"index": receipt.index, "leaf_hash": receipt.leaf_hash.hex()})
+
+    def checkpoint(self) -> str | None:
+        """Seal and sign the log now; returns the signed checkpoint note."""
+        return self.log.checkpoint()
+
+    def close(self) -> None:
+        self.log.close()
+        self._store.close()
+
+
+class AuditReader:
+    """Read-only access to a stored log for the auditor's commands (verify, proof, checkpoint)."""
+
+    def __init__(self, store: AuditStore) -> None:
+        self._store = store
+
+    def leaves(self) -> list[bytes]:
+        return self._store.leaves(0, self._store.state().size)
+
+    def checkpoint_notes(self) -> list[str]:
+        return [c.note for c in self._store.checkpoints()]
+
+    def latest_checkpoint(self) -> str | None:
+        notes = self.checkpoint_notes()
+        return notes[-1] if notes else None
+
+    def verify(self, verifier: Verifier, *, origin: str, extra_checkpoints: Sequence[str] = ()) -> VerifyReport:
+        return verify_log(self.leaves(), [*self.checkpoint_notes(), *extra_checkpoints], [verifier], origin=origin)
+
+    def proof(self, index: int, verifier: Verifier, origin: str) -> dict[str, Any]:
+        """An inclusion proof of leaf ``index`` in the latest signed checkpoint, as JSON data."""
+        note = self.latest_checkpoint()
+        if note is None:
+            raise ConfigError("the log has no signed checkpoint yet; run `lictor audit checkpoint` first")
+        cp = open_checkpoint(note, [verifier], origin)
+        if not 0 <= index < cp.size:
+            raise ConfigError(f"index {index} is not covered by the latest checkpoint (size {cp.size})")
+        tree = Tree([leaf_hash(x) for x in self._store.leaves(0, cp.size)])
+        return {"index": index, "tree_size": cp.size, "leaf_hash": tree.leaf(index).hex(),
+                "proof": [h.hex() for h in tree.inclusion_proof(index, cp.size)], "checkpoint": note}
+
+    def close(self) -> None:
+        self._store.close()
+
+
+def open_audit_reader(database: str) -> AuditReader:
+    return AuditReader(open_store(database))
