@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from lictor.audit.bundle import write_bundle
 from lictor.audit.checkpoint import open_checkpoint
 from lictor.audit.leaf import RISK_TIERS, decision_leaf, new_salts
 from lictor.audit.log import AuditLog, AuditUnavailable
@@ -28,7 +29,7 @@ from lictor.model import Action, Decision, Finding, RuleError, Verdict
 from lictor.policy import PolicySet, load_policies
 from lictor.store import open_store
 
-__all__ = ["DEFAULT_DATABASE", "DEFAULT_KEY_FILE", "AuditReader", "Gateway", "open_audit_reader"]
+__all__ = ["DEFAULT_DATABASE", "DEFAULT_KEY_FILE", "AuditReader", "Gateway", "export_bundle", "open_audit_reader"]
 
 DEFAULT_DATABASE = "sqlite:///lictor.db"
 DEFAULT_KEY_FILE = "lictor-audit.key"
@@ -140,3 +141,17 @@ class AuditReader:
 
 def open_audit_reader(database: str) -> AuditReader:
     return AuditReader(open_store(database))
+
+
+def export_bundle(database: str, out_dir: str | Path, vkey: str) -> tuple[Path, int, int]:
+    """Write the stored log to an auditor bundle at ``out_dir``; returns (path, leaves, checkpoints).
+
+    The checkpoints are read before the leaves, so every exported checkpoint is covered by the
+    exported leaves even while a gateway keeps appending."""
+    reader = open_audit_reader(database)
+    try:
+        notes = reader.checkpoint_notes()
+        leaves = reader.leaves()
+    finally:
+        reader.close()
+    return write_bundle(out_dir, leaves, notes, vkey), len(leaves), len(notes)

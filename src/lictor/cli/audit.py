@@ -1,4 +1,4 @@
-"""``lictor audit``: verify the log offline, print checkpoints, inclusion proofs and the public key.
+"""``lictor audit``: verify the log offline, export auditor bundles, print checkpoints, proofs and the key.
 
 ``verify`` exits 0 valid, 1 tampered, 2 incomplete, 3 policy violation; it names the failing step
 and the first bad index, and never says "valid" for something it did not check.
@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
+from click.core import ParameterSource
 
+from lictor.audit.bundle import read_bundle
 from lictor.audit.note import Verifier
 from lictor.audit.signer import FileSigner
-from lictor.audit.verify import EXIT_CODES, LogVerificationError
+from lictor.audit.verify import EXIT_CODES, LogVerificationError, VerifyReport, verify_log
 from lictor.errors import LictorError, VerificationError
-from lictor.runtime import DEFAULT_DATABASE, DEFAULT_KEY_FILE, open_audit_reader
+from lictor.runtime import DEFAULT_DATABASE, DEFAULT_KEY_FILE, export_bundle, open_audit_reader
 
 __all__ = ["audit_group"]
 
@@ -40,34 +43,74 @@ def audit_group() -> None:
     """Verify and inspect the tamper-evident audit log."""
 
 
-@audit_group.command("verify")
-@_DB
-@click.option("--key", default=None, help="The pinned public key (vkey text, or a file holding it).")
-@click.option("--key-file", default=None, help="The deployment's own signing key file (its public half is used).")
-@click.option("--checkpoint", "checkpoint_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="A checkpoint the auditor kept; may be repeated.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
-def verify_command(database: str, key: str | None, key_file: str | None, checkpoint_files: tuple[str, ...],
-                   as_json: bool) -> None:
-    """Verify every leaf, root and checkpoint signature of the log."""
+def _fail(exc: LogVerificationError, as_json: bool) -> NoReturn:
+    if as_json:
+        click.echo(json.dumps({"outcome": exc.outcome, "step": exc.step, "index": exc.index,
+                               "message": exc.message}))
+    else:
+        where = f" at index {exc.index}" if exc.index is not None else ""
+        click.echo(f"{exc.outcome.upper()}: step {exc.step}{where}: {exc.message}")
+    sys.exit(exc.exit_code)
+
+
+def _verify_database(database: str, key: str | None, key_file: str | None, extra: list[str]) -> VerifyReport:
     verifier = _verifier(key, key_file)
-    extra = [Path(f).read_text() for f in checkpoint_files]
     try:
         reader = open_audit_reader(database)
     except LictorError as exc:
         raise click.UsageError(str(exc)) from None
     try:
-        report = reader.verify(verifier, origin=verifier.name, extra_checkpoints=extra)
-    except LogVerificationError as exc:
-        if as_json:
-            click.echo(json.dumps({"outcome": exc.outcome, "step": exc.step, "index": exc.index,
-                                   "message": exc.message}))
-        else:
-            where = f" at index {exc.index}" if exc.index is not None else ""
-            click.echo(f"{exc.outcome.upper()}: step {exc.step}{where}: {exc.message}")
-        sys.exit(exc.exit_code)
+        return reader.verify(verifier, origin=verifier.name, extra_checkpoints=extra)
     finally:
         reader.close()
+
+
+def _verify_bundle(ctx: click.Context, bundle: Path, key: str | None, key_file: str | None,
+                   trust_bundle_key: bool, extra: list[str]) -> VerifyReport:
+    if ctx.get_parameter_source("database") is ParameterSource.COMMANDLINE:
+        raise click.UsageError("give either --db or a BUNDLE directory, not both")
+    if key_file:
+        raise click.UsageError("a bundle is verified against a pinned public key: use --key, not --key-file")
+    if key is None and not trust_bundle_key:
+        raise click.UsageError(
+            "pin the log's public key with --key VKEY (obtained out of band, e.g. from the operator's "
+            "`lictor audit key`); the bundle's own key.vkey is not trusted unless you pass --trust-bundle-key")
+    pinned = _verifier(key, None) if key else None
+    contents = read_bundle(bundle)
+    if pinned is None:
+        try:
+            pinned = Verifier.from_vkey(contents.vkey)
+        except VerificationError as exc:
+            raise LogVerificationError(f"key.vkey: {exc.message}", outcome="tampered", step="0 bundle") from None
+        click.echo(f"warning: trusting the bundle's own key {contents.vkey}; whoever could rewrite the bundle "
+                   "could have replaced it too. Pin the key with --key.", err=True)
+    return verify_log(contents.leaves, [*contents.checkpoint_notes, *extra], [pinned], origin=pinned.name)
+
+
+@audit_group.command("verify")
+@click.argument("bundle", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_DB
+@click.option("--key", default=None, help="The pinned public key (vkey text, or a file holding it).")
+@click.option("--key-file", default=None, help="The deployment's own signing key file (its public half is used).")
+@click.option("--trust-bundle-key", is_flag=True,
+              help="With BUNDLE and no --key: use the bundle's own key.vkey (prints a warning).")
+@click.option("--checkpoint", "checkpoint_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A checkpoint the auditor kept; may be repeated.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
+@click.pass_context
+def verify_command(ctx: click.Context, bundle: Path | None, database: str, key: str | None, key_file: str | None,
+                   trust_bundle_key: bool, checkpoint_files: tuple[str, ...], as_json: bool) -> None:
+    """Verify every leaf, root and checkpoint signature of the log in --db or in a BUNDLE directory."""
+    extra = [Path(f).read_text() for f in checkpoint_files]
+    try:
+        if bundle is None:
+            if trust_bundle_key:
+                raise click.UsageError("--trust-bundle-key applies only to a BUNDLE directory")
+            report = _verify_database(database, key, key_file, extra)
+        else:
+            report = _verify_bundle(ctx, bundle, key, key_file, trust_bundle_key, extra)
+    except LogVerificationError as exc:
+        _fail(exc, as_json)
     if as_json:
         click.echo(json.dumps({"outcome": "valid", "origin": report.origin, "leaves": report.leaves,
                                "checkpoints": report.checkpoints, "signed_size": report.signed_size,
@@ -75,6 +118,23 @@ def verify_command(database: str, key: str | None, key_file: str | None, checkpo
     else:
         click.echo(report.summary())
     sys.exit(EXIT_CODES["valid"])
+
+
+@audit_group.command("export")
+@_DB
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="The bundle directory to create; it must not exist or be empty.")
+@click.option("--key", default=None, help="The log's public key (vkey text, or a file holding it).")
+@click.option("--key-file", default=None, help="The deployment's own signing key file (its public half is used).")
+def export_command(database: str, out_dir: Path, key: str | None, key_file: str | None) -> None:
+    """Write the log to an auditor bundle: leaves, checkpoints, public key and a hashed manifest."""
+    verifier = _verifier(key, key_file)
+    try:
+        path, leaves, notes = export_bundle(database, out_dir, verifier.vkey)
+    except (LictorError, ValueError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"wrote {leaves} leaves and {notes} checkpoints to {path}")
 
 
 @audit_group.command("checkpoint")
