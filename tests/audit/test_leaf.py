@@ -128,3 +128,35 @@ def test_encode_refuses_untyped_leaves() -> None:
         encode_leaf({"v": 1, "type": "gossip"})
     with pytest.raises(ValueError):
         encode_leaf({"type": "seal"})
+
+
+json_keys = st.text(max_size=6)
+json_values = st.recursive(
+    # integral doubles from 2^53 print as plain digits and read back as integers beyond I-JSON: leaves never hold them
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**60), 2**60),
+              st.floats(min_value=-1e15, max_value=1e15), st.floats(min_value=1e21, max_value=1e300),
+              st.text(max_size=8)),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(json_keys, inner, max_size=3), max_leaves=12)
+
+
+@settings(max_examples=400)
+@given(body=st.dictionaries(json_keys, json_values, max_size=5),
+       spacing=st.sampled_from([(",", ":"), (", ", ": ")]), sort=st.booleans(), ascii_only=st.booleans())
+def test_fast_canonical_check_agrees_with_the_canonicaliser(
+        body: dict[str, object], spacing: tuple[str, str], sort: bool, ascii_only: bool) -> None:
+    """decode_leaf's fast path must accept exactly the RFC 8785 bytes, whatever the JSON it is given."""
+    from lictor.audit.canonical import canonical_json
+
+    leaf = {**body, "v": 1, "type": "seal"}
+    try:
+        canonical = canonical_json(leaf)
+    except (TypeError, ValueError):
+        canonical = None
+    data = json.dumps(leaf, separators=spacing, sort_keys=sort, ensure_ascii=ascii_only).encode()
+    if canonical is not None and data == canonical:
+        assert decode_leaf(data) == json.loads(data)
+    else:
+        with pytest.raises(VerificationError):
+            decode_leaf(data)
+    if canonical is not None:
+        assert decode_leaf(canonical) == json.loads(canonical)
