@@ -35,7 +35,7 @@ def test_the_documented_checker_verifies_real_proofs(tmp_path: Path, monkeypatch
     result = runner.invoke(main, ["eval", "--policies", str(ROOT / "examples" / "policies"), "--db",
                                   "sqlite:///audit.db", str(ROOT / "examples" / "actions" / "batch.jsonl")])
     assert result.exit_code == 0, result.stderr
-    size = len(result.stdout.splitlines()) + 1  # the decisions and the seal
+    size = len(result.stdout.splitlines()) + 2  # the config leaf, the decisions and the seal
     for index in range(size):
         result = runner.invoke(main, ["audit", "proof", str(index), "--db", "sqlite:///audit.db", "--json"])
         proof = json.loads(result.stdout)

@@ -10,8 +10,9 @@ Delivery code (CLI, HTTP) uses this module and never a concrete store.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +75,31 @@ class Gateway:
         store = open_store(database)
         log = AuditLog(store=store, signer=signer)
         log.start()
-        return cls(policies=policy_set, log=log, store=store, risk_tiers=risk_tiers,
-                   unsafe_fail_open=unsafe_fail_open)
+        gateway = cls(policies=policy_set, log=log, store=store, risk_tiers=risk_tiers,
+                      unsafe_fail_open=unsafe_fail_open)
+        gateway.record_config(vkey=signer.vkey)
+        return gateway
+
+    def _config(self, vkey: str) -> dict[str, Any]:
+        return {
+            "policy_revision": self.policies.revision,
+            "policies": [p.name for p in self.policies.policies],
+            "default_verdict": self.policies.default_verdict.name,
+            "risk_tiers": dict(sorted(self._risk.items())),
+            "default_risk_tier": self._default_risk,
+            "unsafe_fail_open": self.unsafe_fail_open,
+            "vkey": vkey,
+        }
+
+    def record_config(self, *, vkey: str) -> bool:
+        """Append a ``config`` leaf when what decides (policy revision, tiers, fail mode, signing key)
+        differs from the last one recorded, so the log itself says which rules were in force."""
+        config = self._config(vkey)
+        last = _last_config(self._store)
+        if last is not None and {k: last.get(k) for k in config} == config:
+            return False
+        self.log.append({"v": 1, "type": "config", "ts": _now_text(), **config})
+        return True
 
     def risk_tier(self, system: str) -> str:
         return self._risk.get(system, self._default_risk)
@@ -137,6 +161,23 @@ class AuditReader:
 
     def close(self) -> None:
         self._store.close()
+
+
+def _now_text() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+def _last_config(store: AuditStore, chunk: int = 1024) -> dict[str, Any] | None:
+    """The most recent ``config`` leaf, searching back from the end of the log."""
+    end = store.state().size
+    while end > 0:
+        start = max(0, end - chunk)
+        for data in reversed(store.leaves(start, end)):
+            leaf = json.loads(data)
+            if leaf.get("type") == "config":
+                return leaf  # type: ignore[no-any-return]
+        end = start
+    return None
 
 
 def open_audit_reader(database: str) -> AuditReader:

@@ -35,7 +35,7 @@ def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                          str(EXAMPLES / "actions" / "batch.jsonl"), cwd=tmp_path)
     assert code == 0, err
     decisions = [json.loads(line) for line in out.splitlines()]
-    assert [d["audit"]["index"] for d in decisions] == list(range(len(decisions)))
+    assert [d["audit"]["index"] for d in decisions] == list(range(1, len(decisions) + 1))  # 0: config
     assert all(len(d["audit"]["leaf_hash"]) == 64 for d in decisions)
     return tmp_path
 
@@ -45,7 +45,25 @@ def test_recorded_log_verifies(recorded: Path) -> None:
     assert code == 0
     report = json.loads(out)
     assert report["outcome"] == "valid" and report["signed_size"] == report["leaves"]
-    assert report["leaf_types"]["seal"] == 1
+    assert report["leaf_types"]["seal"] == 1 and report["leaf_types"]["config"] == 1
+
+
+def test_a_config_leaf_records_each_change_of_policies(recorded: Path) -> None:
+    batch = str(EXAMPLES / "actions" / "batch.jsonl")
+    run("eval", "--policies", str(EXAMPLES / "policies"), "--db", "sqlite:///audit.db", batch, cwd=recorded)
+    one = recorded / "one"
+    one.mkdir()
+    (one / "p.yaml").write_text((EXAMPLES / "policies" / "credit-decisions.yaml").read_text())
+    run("eval", "--policies", str(one), "--db", "sqlite:///audit.db", batch, cwd=recorded)
+    db = sqlite3.connect(recorded / "audit.db")
+    configs = [json.loads(d) for (d,) in db.execute("SELECT data FROM leaf ORDER BY idx") if b'"type":"config"' in d]
+    db.close()
+    assert len(configs) == 2  # the same policies again added none; other policies added one
+    assert configs[0]["policy_revision"] != configs[1]["policy_revision"]
+    assert configs[1]["policies"] == ["credit-decisions"]
+    assert configs[1]["vkey"].startswith("lictor.local/audit+")
+    code, _, _ = run("audit", "verify", "--db", "sqlite:///audit.db", cwd=recorded)
+    assert code == 0
 
 
 def test_pinned_key_and_proof(recorded: Path) -> None:
@@ -66,8 +84,9 @@ def test_pinned_key_and_proof(recorded: Path) -> None:
 
 def test_tampering_is_detected_with_its_index(recorded: Path) -> None:
     db = sqlite3.connect(recorded / "audit.db")
-    (data,) = db.execute("SELECT data FROM leaf WHERE idx = 1").fetchone()
-    db.execute("UPDATE leaf SET data = ? WHERE idx = 1", (data.replace(b'"verdict":"BLOCK"', b'"verdict":"ALLOW"'),))
+    (data,) = db.execute("SELECT data FROM leaf WHERE idx = 2").fetchone()
+    assert b'"verdict":"BLOCK"' in data  # the support bot's blocked tool call
+    db.execute("UPDATE leaf SET data = ? WHERE idx = 2", (data.replace(b'"verdict":"BLOCK"', b'"verdict":"ALLOW"'),))
     db.commit()
     db.close()
     code, out, _ = run("audit", "verify", "--db", "sqlite:///audit.db", cwd=recorded)
