@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import secrets
 import sqlite3
 import statistics
@@ -47,6 +46,7 @@ from lictor.model import Action, Finding
 from lictor.policy import PolicySet, load_policies
 from lictor.runtime import Gateway
 from lictor.store import open_store
+from machine import describe
 
 REPO = Path(__file__).resolve().parent.parent
 POLICIES = REPO / "examples" / "policies"
@@ -122,23 +122,8 @@ def summary_ms(samples: list[int]) -> dict[str, float]:
 
 
 def machine() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 0
     return {
-        "nproc": cores,
-        "cpu": model,
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "platform": platform.platform(),
+        **describe(),
         "sqlite": sqlite3.sqlite_version,
     }
 

@@ -33,7 +33,6 @@ import importlib.metadata
 import json
 import math
 import os
-import platform
 import random
 import re
 import statistics
@@ -46,6 +45,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from machine import describe
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
@@ -1014,24 +1015,7 @@ def cel_per_expression(sc: Scenario, samples_wanted: int = 20_000) -> dict[str, 
 
 
 def machine() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 0
-    return {
-        "nproc": cores,
-        "cpu": model,
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "platform": platform.platform(),
-    }
+    return describe()
 
 
 # ------------------------------------------------------------------------------------------ main

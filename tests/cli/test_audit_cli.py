@@ -8,24 +8,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from lictor import Action, Verdict, load_policies
 from lictor.audit.log import AuditLog
 from lictor.audit.merkle import verify_inclusion
 from lictor.audit.port import AppendResult, Payload
-from lictor.cli import main
 from lictor.runtime import Gateway
 from lictor.store import open_store
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
-
-
-def run(*args: str, cwd: Path) -> tuple[int, str, str]:
-    """Run the CLI in ``cwd`` (the tests chdir there; the argument documents where files land)."""
-    assert Path.cwd() == cwd
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
+from .conftest import EXAMPLES
+from .conftest import run_cli as run
 
 
 @pytest.fixture

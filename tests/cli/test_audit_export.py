@@ -6,19 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from lictor.audit.note import generate_key
-from lictor.cli import main
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
-
-
-def run(*args: str, cwd: Path) -> tuple[int, str, str]:
-    """Run the CLI in ``cwd`` (the tests chdir there; the argument documents where files land)."""
-    assert Path.cwd() == cwd
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
+from .conftest import EXAMPLES
+from .conftest import run_cli as run
 
 
 @pytest.fixture
