@@ -144,8 +144,10 @@ class AuditReader:
         notes = self.checkpoint_notes()
         return notes[-1] if notes else None
 
-    def verify(self, verifier: Verifier, *, origin: str, extra_checkpoints: Sequence[str] = ()) -> VerifyReport:
-        return verify_log(self.leaves(), [*self.checkpoint_notes(), *extra_checkpoints], [verifier], origin=origin)
+    def verify(self, verifier: Verifier, *, origin: str, extra_checkpoints: Sequence[str] = (),
+               max_seal_interval: float | None = None) -> VerifyReport:
+        return verify_log(self.leaves(), [*self.checkpoint_notes(), *extra_checkpoints], [verifier], origin=origin,
+                          max_seal_interval=max_seal_interval)
 
     def proof(self, index: int, verifier: Verifier, origin: str) -> dict[str, Any]:
         """An inclusion proof of leaf ``index`` in the latest signed checkpoint, as JSON data."""

@@ -129,3 +129,67 @@ def test_time_running_backwards_is_a_policy_violation(keys: tuple[Signer, Verifi
     leaves.append(encode_leaf({"v": 1, "type": "seal", "ts": "2026-11-28T14:00:00.000000Z"}))
     err = fail(leaves, [checkpoint(leaves, 4, signer)], verifier)
     assert err.outcome == "policy" and err.exit_code == 3 and err.index == 3
+
+
+def sealed_log(signer: Signer, counts: dict[str, object] | None = None) -> tuple[list[bytes], list[str]]:
+    """Two decisions (ALLOW, BLOCK), a config leaf, then a seal counting them, and a checkpoint."""
+    leaves = [
+        encode_leaf({"v": 1, "type": "config", "ts": "2026-11-28T15:00:00.000000Z"}),
+        encode_leaf({"v": 1, "type": "decision", "ts": "2026-11-28T15:00:01.000000Z", "verdict": "ALLOW"}),
+        encode_leaf({"v": 1, "type": "decision", "ts": "2026-11-28T15:00:02.000000Z", "verdict": "BLOCK"}),
+    ]
+    real = {"types": {"config": 1, "decision": 2}, "verdicts": {"ALLOW": 1, "BLOCK": 1}}
+    leaves.append(encode_leaf({"v": 1, "type": "seal", "ts": "2026-11-28T15:20:00.000000Z", "size_before": 3,
+                               "counts": counts if counts is not None else real}))
+    return leaves, [checkpoint(leaves, len(leaves), signer)]
+
+
+def test_seal_counts_must_match_the_leaves_they_cover(keys: tuple[Signer, Verifier]) -> None:
+    signer, verifier = keys
+    leaves, notes = sealed_log(signer)
+    verify_log(leaves, notes, [verifier], origin=ORIGIN)
+    leaves, notes = sealed_log(signer, {"types": {"config": 1, "decision": 2}, "verdicts": {"ALLOW": 2}})
+    err = fail(leaves, notes, verifier)
+    assert err.outcome == "policy" and err.step == "5 seal" and err.index == 3
+
+
+def test_a_silence_longer_than_the_seal_interval_is_a_policy_violation(keys: tuple[Signer, Verifier]) -> None:
+    signer, verifier = keys
+    leaves, notes = sealed_log(signer)  # the seal comes 20 minutes after the first leaf
+    verify_log(leaves, notes, [verifier], origin=ORIGIN, max_seal_interval=1800)
+    with pytest.raises(LogVerificationError) as info:
+        verify_log(leaves, notes, [verifier], origin=ORIGIN, max_seal_interval=900)
+    assert info.value.outcome == "policy" and "no seal between" in info.value.message
+
+
+def test_real_writer_seals_verify(tmp_path: object) -> None:
+    """Seals written by AuditLog (counts, size_before) pass the verifier's count check."""
+    from lictor.audit.log import AuditLog
+    from lictor.store import open_store
+
+    skey, vkey = generate_key(ORIGIN)
+    store = open_store("memory://")
+
+    class KeySigner:
+        origin = ORIGIN
+        vkey_text = vkey
+
+        def __init__(self) -> None:
+            self.signer = Signer.from_skey(skey)
+
+        def sign(self, size: int, root: bytes) -> str:
+            return sign_checkpoint(Checkpoint(ORIGIN, size, root), self.signer)
+
+    log = AuditLog(store=store, signer=KeySigner())  # type: ignore[arg-type]
+    from datetime import UTC, datetime
+
+    for i in range(5):
+        ts = datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"  # the writer's seals use the clock
+        log.append({"v": 1, "type": "decision", "ts": ts, "verdict": "BLOCK" if i % 2 else "ALLOW"})
+        if i == 2:
+            log.checkpoint()
+    log.checkpoint()
+    log.close()
+    report = verify_log(store.leaves(0, store.state().size), [c.note for c in store.checkpoints()],
+                        [Verifier.from_vkey(vkey)], origin=ORIGIN)
+    assert report.leaf_types == {"decision": 5, "seal": 2}

@@ -82,8 +82,13 @@ def _check_equivocation(checkpoints: Sequence[Checkpoint]) -> None:
 
 
 def verify_log(leaves: Sequence[bytes], checkpoint_notes: Iterable[str], verifiers: Sequence[Verifier], *,
-               origin: str, max_skew_seconds: float = 300.0) -> VerifyReport:
-    """Verify ``leaves`` (the exact stored bytes, index order) against signed checkpoint notes."""
+               origin: str, max_skew_seconds: float = 300.0,
+               max_seal_interval: float | None = None) -> VerifyReport:
+    """Verify ``leaves`` (the exact stored bytes, index order) against signed checkpoint notes.
+
+    ``max_seal_interval`` (seconds), when given, is the longest allowed time between seals (the
+    writer's heartbeat): a longer silence cannot be told from missing records, so it is a policy
+    violation."""
     checkpoints = sorted(_open_all(checkpoint_notes, verifiers, origin), key=lambda c: c.size)
     if not checkpoints:
         raise LogVerificationError("no signed checkpoint: nothing vouches for these leaves",
@@ -95,6 +100,7 @@ def verify_log(leaves: Sequence[bytes], checkpoint_notes: Iterable[str], verifie
     last_good = 0
     last_ts = ""
     policy_problem: LogVerificationError | None = None
+    seals = _Seals(max_seal_interval)
     if 0 in wanted and wanted[0] != frontier.root():
         raise LogVerificationError("checkpoint of size 0 does not have the empty root", outcome="tampered",
                                    step="4 root", index=0)
@@ -104,6 +110,8 @@ def verify_log(leaves: Sequence[bytes], checkpoint_notes: Iterable[str], verifie
         except VerificationError as exc:
             raise LogVerificationError(exc.message, outcome="tampered", step="3 leaf", index=index) from None
         types[leaf["type"]] = types.get(leaf["type"], 0) + 1
+        if policy_problem is None:
+            policy_problem = seals.see(index, leaf)
         ts = leaf.get("ts")
         if isinstance(ts, str):
             if (policy_problem is None and last_ts and ts < last_ts
@@ -131,6 +139,65 @@ def verify_log(leaves: Sequence[bytes], checkpoint_notes: Iterable[str], verifie
         raise policy_problem
     return VerifyReport(origin=origin, leaves=len(leaves), checkpoints=len(checkpoints), signed_size=largest,
                         leaf_types=dict(sorted(types.items())))
+
+
+class _Seals:
+    """Step 5 for seal leaves: each seal's counts must equal the leaves it covers, and seals must come
+    often enough that silence can be told from missing records."""
+
+    def __init__(self, max_interval: float | None) -> None:
+        self.max_interval = max_interval
+        self.kinds: list[tuple[str, str | None]] = []  # (type, verdict) of every leaf so far
+        self.covered_to = 0  # a seal's counts cover the leaves from the previous seal's size_before
+        self.last_seal_ts: str | None = None
+        self.first_ts: str | None = None
+
+    def see(self, index: int, leaf: dict[str, object]) -> LogVerificationError | None:
+        kind = str(leaf["type"])
+        verdict = leaf.get("verdict") if kind == "decision" else None
+        self.kinds.append((kind, verdict if isinstance(verdict, str) else None))
+        raw_ts = leaf.get("ts")
+        ts = raw_ts if isinstance(raw_ts, str) else None
+        if self.first_ts is None and ts is not None:
+            self.first_ts = ts
+        if kind != "seal":
+            return None
+        problem = self._check_counts(index, leaf) or self._check_gap(index, ts)
+        if ts is not None:
+            self.last_seal_ts = ts
+        return problem
+
+    def _check_counts(self, index: int, leaf: dict[str, object]) -> LogVerificationError | None:
+        size_before, counts = leaf.get("size_before"), leaf.get("counts")
+        if not isinstance(size_before, int) or not isinstance(counts, dict):
+            return None  # a seal without counts (older writer, or a test): nothing to compare
+        if not self.covered_to <= size_before <= index:
+            return LogVerificationError(f"seal covers up to size {size_before}, outside {self.covered_to}..{index}",
+                                        outcome="policy", step="5 seal", index=index)
+        types: dict[str, int] = {}
+        verdicts: dict[str, int] = {}
+        for kind, verdict in self.kinds[self.covered_to:size_before]:
+            if kind == "seal":
+                continue
+            types[kind] = types.get(kind, 0) + 1
+            if verdict is not None:
+                verdicts[verdict] = verdicts.get(verdict, 0) + 1
+        self.covered_to = size_before
+        if counts.get("types", types) != types or counts.get("verdicts", verdicts) != verdicts:
+            return LogVerificationError(
+                f"seal counts {counts} do not match the leaves they cover ({types}, {verdicts})",
+                outcome="policy", step="5 seal", index=index)
+        return None
+
+    def _check_gap(self, index: int, ts: str | None) -> LogVerificationError | None:
+        if self.max_interval is None or ts is None:
+            return None
+        since = self.last_seal_ts or self.first_ts
+        if since is not None and _seconds_between(since, ts) > self.max_interval:
+            return LogVerificationError(f"no seal between {since} and {ts}: longer than {self.max_interval:g} s, "
+                                        "so missing records could not be told from silence",
+                                        outcome="policy", step="5 seal", index=index)
+        return None
 
 
 def _seconds_between(earlier: str, later: str) -> float:

@@ -53,20 +53,22 @@ def _fail(exc: LogVerificationError, as_json: bool) -> NoReturn:
     sys.exit(exc.exit_code)
 
 
-def _verify_database(database: str, key: str | None, key_file: str | None, extra: list[str]) -> VerifyReport:
+def _verify_database(database: str, key: str | None, key_file: str | None, extra: list[str],
+                     max_seal_interval: float | None) -> VerifyReport:
     verifier = _verifier(key, key_file)
     try:
         reader = open_audit_reader(database)
     except LictorError as exc:
         raise click.UsageError(str(exc)) from None
     try:
-        return reader.verify(verifier, origin=verifier.name, extra_checkpoints=extra)
+        return reader.verify(verifier, origin=verifier.name, extra_checkpoints=extra,
+                             max_seal_interval=max_seal_interval)
     finally:
         reader.close()
 
 
 def _verify_bundle(ctx: click.Context, bundle: Path, key: str | None, key_file: str | None,
-                   trust_bundle_key: bool, extra: list[str]) -> VerifyReport:
+                   trust_bundle_key: bool, extra: list[str], max_seal_interval: float | None) -> VerifyReport:
     if ctx.get_parameter_source("database") is ParameterSource.COMMANDLINE:
         raise click.UsageError("give either --db or a BUNDLE directory, not both")
     if key_file:
@@ -84,7 +86,8 @@ def _verify_bundle(ctx: click.Context, bundle: Path, key: str | None, key_file: 
             raise LogVerificationError(f"key.vkey: {exc.message}", outcome="tampered", step="0 bundle") from None
         click.echo(f"warning: trusting the bundle's own key {contents.vkey}; whoever could rewrite the bundle "
                    "could have replaced it too. Pin the key with --key.", err=True)
-    return verify_log(contents.leaves, [*contents.checkpoint_notes, *extra], [pinned], origin=pinned.name)
+    return verify_log(contents.leaves, [*contents.checkpoint_notes, *extra], [pinned], origin=pinned.name,
+                      max_seal_interval=max_seal_interval)
 
 
 @audit_group.command("verify")
@@ -96,19 +99,22 @@ def _verify_bundle(ctx: click.Context, bundle: Path, key: str | None, key_file: 
               help="With BUNDLE and no --key: use the bundle's own key.vkey (prints a warning).")
 @click.option("--checkpoint", "checkpoint_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="A checkpoint the auditor kept; may be repeated.")
+@click.option("--max-seal-interval", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds: a longer time without a seal leaf is a policy violation (exit 3).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @click.pass_context
 def verify_command(ctx: click.Context, bundle: Path | None, database: str, key: str | None, key_file: str | None,
-                   trust_bundle_key: bool, checkpoint_files: tuple[str, ...], as_json: bool) -> None:
+                   trust_bundle_key: bool, checkpoint_files: tuple[str, ...], max_seal_interval: float | None,
+                   as_json: bool) -> None:
     """Verify every leaf, root and checkpoint signature of the log in --db or in a BUNDLE directory."""
     extra = [Path(f).read_text() for f in checkpoint_files]
     try:
         if bundle is None:
             if trust_bundle_key:
                 raise click.UsageError("--trust-bundle-key applies only to a BUNDLE directory")
-            report = _verify_database(database, key, key_file, extra)
+            report = _verify_database(database, key, key_file, extra, max_seal_interval)
         else:
-            report = _verify_bundle(ctx, bundle, key, key_file, trust_bundle_key, extra)
+            report = _verify_bundle(ctx, bundle, key, key_file, trust_bundle_key, extra, max_seal_interval)
     except LogVerificationError as exc:
         _fail(exc, as_json)
     if as_json:
