@@ -74,10 +74,6 @@ def _cond_fail(c: Any) -> CelEvalError:
     return CelEvalError(f"no matching overload for _?_:_ (condition is {celrt.type_name(c)})")
 
 
-def _sel_fail(obj: Any, field: str) -> Any:
-    return celrt.select(obj, field)
-
-
 def _make_map(entries: list[tuple[Any, Any]]) -> dict[Any, Any]:
     out: dict[Any, Any] = {}
     for key, value in entries:
@@ -91,17 +87,6 @@ def _make_map(entries: list[tuple[Any, Any]]) -> dict[Any, Any]:
     return out
 
 
-def _not_fail(v: Any) -> bool:
-    return celrt.not_(v)
-
-
-def _cmp_fail(op: str) -> Callable[[Any, Any], bool]:
-    def fail(a: Any, b: Any) -> bool:
-        return celrt.compare(op, a, b)
-
-    return fail
-
-
 _RUNTIME: dict[str, Any] = {
     "_E": celrt.as_error,
     "_CelEvalError": CelEvalError,
@@ -109,13 +94,11 @@ _RUNTIME: dict[str, Any] = {
     "_or_fail": _or_fail,
     "_cond_fail": _cond_fail,
     "_sel": celrt.select,
-    "_sel_fail": _sel_fail,
     "_has": celrt.has,
     "_index": celrt.index,
     "_size": celrt.size,
     "_iter": celrt.iter_range,
     "_not": celrt.not_,
-    "_not_fail": _not_fail,
     "_neg": celrt.neg,
     "_add": celrt.add,
     "_sub": celrt.sub,
@@ -232,7 +215,7 @@ class _Generator:
     def _select(self, node: Select) -> str:
         operand = self.expr(node.operand)
         t = self.tmp()
-        return f"({t}[{node.field!r}] if type({t} := {operand}) is dict else _sel_fail({t}, {node.field!r}))"
+        return f"({t}[{node.field!r}] if type({t} := {operand}) is dict else _sel({t}, {node.field!r}))"
 
     def _has(self, node: Has) -> str:
         operand = self.expr(node.operand)
@@ -261,7 +244,7 @@ class _Generator:
         operand = self.expr(node.operand)
         if node.op == "!":
             t = self.tmp()
-            return f"(False if ({t} := {operand}) is True else True if {t} is False else _not_fail({t}))"
+            return f"(False if ({t} := {operand}) is True else True if {t} is False else _not({t}))"
         return f"_neg({operand})"
 
     def _binary(self, node: Binary) -> str:

@@ -16,7 +16,6 @@ __all__ = ["CelEvalError"]
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 NUM = frozenset({int, float})
-SCALARS = frozenset({int, float, str, bool, type(None), datetime, timedelta})
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MIN_TS = datetime(1, 1, 1, tzinfo=UTC)
 MAX_TS = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
@@ -134,7 +133,6 @@ def map_get(m: dict[Any, Any], key: Any) -> tuple[bool, Any]:
 
 
 _KEYABLE = frozenset({bool, int, float})
-_MISSING = object()
 
 _ORDERED = frozenset({int, float, str, bool, datetime, timedelta})
 
@@ -233,12 +231,6 @@ def iter_range(v: Any, macro: str) -> list[Any]:
     if type(v) is dict:
         return list(v)
     raise no_overload(macro, v)
-
-
-def truth(v: Any, what: str) -> bool:
-    if v is True or v is False:
-        return v
-    raise CelEvalError(f"no matching overload: {what} needs a bool, got {type_name(v)}")
 
 
 # --------------------------------------------------------------------------- arithmetic
