@@ -57,7 +57,6 @@ class _CompiledRule:
     reason: Reason
     limit_key: Callable[[Any], Any] | None
     location: str
-    plain: bool  # a condition and no limit: evaluated inline on the hot path
     rank: int  # the verdict as a plain int, compared on the hot path
 
 
@@ -89,7 +88,6 @@ def _compile_policy(policy: Policy) -> _CompiledPolicy:
             reason=Reason(policy.name, rule.name, rule.verdict, rule.message, approval),
             limit_key=rule.limit.key_program.function if rule.limit and rule.limit.key_program else None,
             location=f"{loc.file}:{loc.line}:{loc.column}",
-            plain=rule.program is not None and rule.limit is None,
             rank=int(rule.verdict),
         ))
     t = policy.target
@@ -199,50 +197,42 @@ class PolicySet:
                     explain.append({"policy": cp.policy.name, "result": "skipped", "why": "target.roles"})
                 continue
             for cr in cp.rules:
+                # the condition is evaluated inline: this loop is the hot path
                 test = cr.test
-                if cr.plain and explain is None:
-                    # the common case inlined: a condition and nothing else
+                if test is None:
+                    outcome = cr.limit_key is None or self._limit(cr, activation, now, errors)
+                else:
                     try:
-                        result = test(activation)  # type: ignore[misc]
+                        result = test(activation)
                     except Exception as exc:
-                        if self._error(cr, f"condition error: {as_error(exc).message}", errors):
-                            matched.append(cr)
-                        continue
-                    if result is True or (result is not False and self._error(
-                            cr, f"condition must be a bool, got {type_name(result)}", errors)):
-                        matched.append(cr)
-                    continue
-                outcome = self._rule(cr, activation, now, errors)
+                        outcome = self._error(cr, f"condition error: {as_error(exc).message}", errors)
+                    else:
+                        if result is True:
+                            outcome = cr.limit_key is None or self._limit(cr, activation, now, errors)
+                        elif result is False:
+                            outcome = False
+                        else:
+                            outcome = self._error(cr, f"condition must be a bool, got {type_name(result)}", errors)
                 if outcome:
                     matched.append(cr)
                 if explain is not None:
                     explain.append(_explained(cr, outcome, errors))
         return self._combine(action, now, findings, matched, errors, started)
 
-    def _rule(self, cr: _CompiledRule, activation: dict[str, Any], now: datetime,
-              errors: list[RuleError]) -> bool:
-        test = cr.test
-        if test is not None:
-            try:
-                result = test(activation)
-            except Exception as exc:
-                return self._error(cr, f"condition error: {as_error(exc).message}", errors)
-            if result is not True:
-                if result is False:
-                    return False
-                return self._error(cr, f"condition must be a bool, got {type_name(result)}", errors)
+    def _limit(self, cr: _CompiledRule, activation: dict[str, Any], now: datetime,
+               errors: list[RuleError]) -> bool:
+        """Count this action for the rule's ``limit``; True when the window now holds more than max."""
         limit = cr.rule.limit
-        if limit is not None and cr.limit_key is not None:
-            try:
-                value = cr.limit_key(activation)
-            except Exception as exc:
-                return self._error(cr, f"limit key error: {as_error(exc).message}", errors)
-            if type(value) not in (str, int, bool) or (type(value) is str and not _SIMPLE_VALUE.match(value)):
-                return self._error(cr, f"limit key must be a string or integer, got {type_name(value)}", errors)
-            count = self.limits.hit(f"{cr.policy}/{cr.name}\x00{value}", now=now.timestamp(),
-                                    window=limit.per_seconds, cap=limit.max + 1)
-            return count > limit.max
-        return True
+        assert limit is not None and cr.limit_key is not None
+        try:
+            value = cr.limit_key(activation)
+        except Exception as exc:
+            return self._error(cr, f"limit key error: {as_error(exc).message}", errors)
+        if type(value) not in (str, int, bool) or (type(value) is str and not _SIMPLE_VALUE.match(value)):
+            return self._error(cr, f"limit key must be a string or integer, got {type_name(value)}", errors)
+        count = self.limits.hit(f"{cr.policy}/{cr.name}\x00{value}", now=now.timestamp(),
+                                window=limit.per_seconds, cap=limit.max + 1)
+        return count > limit.max
 
     @staticmethod
     def _error(cr: _CompiledRule, message: str, errors: list[RuleError]) -> bool:
