@@ -21,6 +21,20 @@ class Batch:
     hashes: tuple[bytes, ...]
     payloads: tuple[Payload | None, ...]
 
+    def rows(self, first: int) -> tuple[list[tuple[int, bytes, bytes]], list[tuple[int, bytes, str]],
+                                         list[tuple[bytes, int, int]]]:
+        """The rows this batch writes when its first leaf gets index ``first``: leaves
+        ``(idx, data, hash)``, payloads ``(leaf_index, ciphertext, key_id)`` and subject links
+        ``(subject_ref, leaf_index, position)``."""
+        leaves = [(first + i, leaf, hash_) for i, (leaf, hash_) in enumerate(zip(self.leaves, self.hashes, strict=True))]
+        payloads: list[tuple[int, bytes, str]] = []
+        links: list[tuple[bytes, int, int]] = []
+        for offset, payload in enumerate(self.payloads):
+            if payload is not None:
+                payloads.append((first + offset, payload.ciphertext, payload.key_id))
+                links.extend((bytes(ref), first + offset, position) for position, ref in enumerate(payload.subject_refs))
+        return leaves, payloads, links
+
     def advance(self, size: int, frontier: Sequence[bytes], root: bytes) -> TreeState:
         """The tree after this batch, from the state read under the lock (whose root must match)."""
         try:

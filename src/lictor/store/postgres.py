@@ -135,17 +135,9 @@ class PostgresStore:
             if not batch.leaves:
                 return AppendResult(first, TreeState(first, root, frontier))
             state = batch.advance(first, frontier, root)
-            rows: list[tuple[int, bytes, str]] = []
-            links: list[tuple[bytes, int, int]] = []
-            for offset, payload in enumerate(batch.payloads):
-                if payload is not None:
-                    rows.append((first + offset, payload.ciphertext, payload.key_id))
-                    links.extend((bytes(ref), first + offset, position)
-                                 for position, ref in enumerate(payload.subject_refs))
+            leaf_rows, rows, links = batch.rows(first)
             with conn.pipeline(), conn.cursor() as cur:  # the writes go in one round trip
-                cur.executemany("INSERT INTO leaf (idx, data, hash) VALUES (%s, %s, %s)",
-                                [(first + i, leaf, hash_) for i, (leaf, hash_)
-                                 in enumerate(zip(batch.leaves, batch.hashes, strict=True))])
+                cur.executemany("INSERT INTO leaf (idx, data, hash) VALUES (%s, %s, %s)", leaf_rows)
                 if rows:
                     cur.executemany("INSERT INTO payload (leaf_index, ciphertext, key_id)"
                                     " VALUES (%s, %s, %s)", rows)

@@ -142,16 +142,8 @@ class SqliteStore:
             if not batch.leaves:
                 return AppendResult(first, TreeState(first, root, frontier))
             state = batch.advance(first, frontier, root)
-            conn.executemany("INSERT INTO leaf (idx, data, hash) VALUES (?, ?, ?)",
-                             [(first + i, leaf, hash_) for i, (leaf, hash_)
-                              in enumerate(zip(batch.leaves, batch.hashes, strict=True))])
-            rows: list[tuple[int, bytes, str]] = []
-            links: list[tuple[bytes, int, int]] = []
-            for offset, payload in enumerate(batch.payloads):
-                if payload is not None:
-                    rows.append((first + offset, payload.ciphertext, payload.key_id))
-                    links.extend((bytes(ref), first + offset, position)
-                                 for position, ref in enumerate(payload.subject_refs))
+            leaf_rows, rows, links = batch.rows(first)
+            conn.executemany("INSERT INTO leaf (idx, data, hash) VALUES (?, ?, ?)", leaf_rows)
             if rows:
                 conn.executemany("INSERT INTO payload (leaf_index, ciphertext, key_id) VALUES (?, ?, ?)",
                                  rows)
