@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from lictor.audit.checkpoint import open_checkpoint
 from lictor.audit.leaf import decode_leaf
@@ -25,7 +21,6 @@ from lictor.errors import InputError
 from lictor.store import open_store
 
 ORIGIN = "lictor.example/audit/log-test"
-POSTGRES = os.environ.get("LICTOR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def decision(n: int, verdict: str = "ALLOW") -> dict[str, Any]:
@@ -76,16 +71,6 @@ def signer(tmp_path: Path) -> FileSigner:
     return FileSigner.create(tmp_path / "checkpoint.key", ORIGIN)
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    schema = f"lictor_test_{secrets.token_hex(6)}"
-    with psycopg.connect(POSTGRES, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield f"{POSTGRES}?schema={schema}"
-    finally:
-        with psycopg.connect(POSTGRES, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
 def hammer(log: AuditLog, threads: int, per_thread: int) -> list[Receipt]:

@@ -7,7 +7,7 @@ import pytest
 
 from lictor.errors import InternalError
 from lictor.store.postgres import PostgresStore
-from tests.store.conftest import POSTGRES
+from tests.conftest import POSTGRES
 
 
 def test_a_lost_connection_fails_one_call_and_the_next_reconnects(postgres_url: str) -> None:
