@@ -65,12 +65,14 @@ class Gateway:
         self.unsafe_fail_open = unsafe_fail_open
 
     @classmethod
-    def open(cls, *, policies: str | Path, database: str = DEFAULT_DATABASE, key_file: str | Path = DEFAULT_KEY_FILE,
+    def open(cls, *, policies: PolicySet | str | Path, database: str = DEFAULT_DATABASE, key_file: str | Path = DEFAULT_KEY_FILE,
              origin: str = DEFAULT_ORIGIN, default_verdict: Verdict = Verdict.ALLOW,
              risk_tiers: Mapping[str, str] | None = None, unsafe_fail_open: bool = False) -> Gateway:
-        """Build a gateway: load policies, open the store, the signer (a key is generated beside the
-        database on first use, never stored in it) and the audit log."""
-        policy_set = load_policies(policies, default_verdict=default_verdict)
+        """Build a gateway: load policies (unless given loaded, with their own default verdict), open the
+        store, the signer (a key is generated beside the database on first use, never stored in it) and
+        the audit log."""
+        policy_set = policies if isinstance(policies, PolicySet) else load_policies(
+            policies, default_verdict=default_verdict)
         signer = _signer(key_file, origin)
         store = open_store(database)
         log = AuditLog(store=store, signer=signer)

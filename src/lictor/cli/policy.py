@@ -100,8 +100,7 @@ def eval_command(policies_dir: str, input_file: IO[str], explain: bool, default_
     gateway = None
     if database is not None:
         try:
-            gateway = Gateway.open(policies=policies_dir, database=database, key_file=key_file,
-                                   default_verdict=Verdict[default_verdict])
+            gateway = Gateway.open(policies=policies, database=database, key_file=key_file)
         except LictorError as exc:
             click.echo(f"cannot open the audit log: {exc}", err=True)
             sys.exit(EXIT_INPUT)
