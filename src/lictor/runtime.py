@@ -19,8 +19,8 @@ from typing import Any
 from lictor.audit.bundle import write_bundle
 from lictor.audit.checkpoint import open_checkpoint
 from lictor.audit.leaf import RISK_TIERS, decision_leaf, new_salts
-from lictor.audit.log import AuditLog, AuditUnavailable
-from lictor.audit.merkle import Tree, leaf_hash
+from lictor.audit.log import AuditLog, AuditUnavailable, extend_tree
+from lictor.audit.merkle import Tree
 from lictor.audit.note import Verifier
 from lictor.audit.port import AuditStore
 from lictor.audit.signer import FileSigner
@@ -159,7 +159,8 @@ class AuditReader:
         cp = open_checkpoint(note, [verifier], origin)
         if not 0 <= index < cp.size:
             raise ConfigError(f"index {index} is not covered by the latest checkpoint (size {cp.size})")
-        tree = Tree([leaf_hash(x) for x in self._store.leaves(0, cp.size)])
+        tree = Tree()
+        extend_tree(tree, self._store, cp.size)
         return {"index": index, "tree_size": cp.size, "leaf_hash": tree.leaf(index).hex(),
                 "proof": [h.hex() for h in tree.inclusion_proof(index, cp.size)], "checkpoint": note}
 

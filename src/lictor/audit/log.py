@@ -35,7 +35,7 @@ from lictor.audit.port import AuditStore, Payload, TreeState
 from lictor.audit.signer import CheckpointSigner
 from lictor.errors import InputError, InternalError, LictorError
 
-__all__ = ["AuditLog", "AuditUnavailable", "Publisher", "Receipt"]
+__all__ = ["AuditLog", "AuditUnavailable", "Publisher", "Receipt", "extend_tree"]
 
 #: How many stored leaves are read at a time when catching up (counts, proof cache).
 _READ_CHUNK = 4096
@@ -444,10 +444,15 @@ class AuditLog:
                 stored = self._store.state().size
                 if size > stored:
                     raise InputError(f"the log holds only {stored} leaves, not {size}", path="$.size")
-                while tree.size < size:
-                    end = min(size, tree.size + _READ_CHUNK)
-                    tree.extend(leaf_hash(data) for data in self._store.leaves(tree.size, end))
+                extend_tree(tree, self._store, size)
             return tree.leaf(index), tree.inclusion_proof(index, size), size
+
+
+def extend_tree(tree: Tree, store: AuditStore, size: int) -> None:
+    """Grow ``tree`` with the hashes of the stored leaves up to ``size``, reading in chunks."""
+    while tree.size < size:
+        end = min(size, tree.size + _READ_CHUNK)
+        tree.extend(leaf_hash(data) for data in store.leaves(tree.size, end))
 
 
 class Publisher(threading.Thread):
