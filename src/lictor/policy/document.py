@@ -240,15 +240,15 @@ class _Reader:
         text = self.string(value, path, what)
         if text is None:
             return None
+        text = text.strip()
+        days = re.fullmatch(r"(\d+)d", text)  # whole days are allowed here, though not in CEL
         try:
-            seconds = parse_duration(text.strip()).total_seconds()
+            seconds = int(days.group(1)) * 86400.0 if days else parse_duration(text).total_seconds()
         except CelEvalError:
             seconds = -1.0
-        if seconds <= 0 and not re.fullmatch(r"\d+d", text.strip()):
+        if seconds <= 0:
             self.error(path, f"{what} must be a positive duration such as 30s, 15m, 4h or 1d, got {text!r}")
             return None
-        if re.fullmatch(r"\d+d", text.strip()):
-            return int(text.strip()[:-1]) * 86400.0
         return seconds
 
     def cel(self, source: str, path: tuple[str | int, ...]) -> CelProgram | None:
