@@ -9,32 +9,54 @@ Delivery code (CLI, HTTP) uses this module and never a concrete store.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+import re
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from lictor.audit.bundle import write_bundle
 from lictor.audit.checkpoint import open_checkpoint
-from lictor.audit.leaf import RISK_TIERS, decision_leaf, new_salts
-from lictor.audit.log import AuditLog, AuditUnavailable, extend_tree
+from lictor.audit.leaf import RISK_TIERS, decision_leaf, new_salts, sensitive_values
+from lictor.audit.log import AuditLog, Receipt, extend_tree
 from lictor.audit.merkle import Tree
 from lictor.audit.note import Verifier
-from lictor.audit.port import AuditStore
+from lictor.audit.payload import PayloadKeys, PayloadVault, payload_document, payload_ref, sampled
+from lictor.audit.port import AuditStore, Erasure
 from lictor.audit.signer import FileSigner
 from lictor.audit.verify import VerifyReport, verify_log
-from lictor.errors import ConfigError
+from lictor.errors import ConfigError, InputError, LictorError
 from lictor.model import Action, Decision, Finding, RuleError, Verdict
 from lictor.policy import PolicySet, load_policies
 from lictor.store import open_store
 
-__all__ = ["DEFAULT_DATABASE", "DEFAULT_KEY_FILE", "AuditReader", "Gateway", "export_bundle", "open_audit_reader"]
+__all__ = ["DEFAULT_DATABASE", "DEFAULT_KEY_FILE", "DEFAULT_PAYLOAD_KEY_FILE", "DEFAULT_SAMPLE_RATES", "AuditReader",
+           "Custodian", "Gateway", "data_subjects", "export_bundle", "open_audit_reader", "open_custodian"]
 
 DEFAULT_DATABASE = "sqlite:///lictor.db"
 DEFAULT_KEY_FILE = "lictor-audit.key"
+DEFAULT_PAYLOAD_KEY_FILE = "lictor-payload.key"
 DEFAULT_ORIGIN = "lictor.local/audit"
+#: The share of ALLOW decisions without errors whose payload is kept, by risk tier (every other
+#: decision keeps its payload at every tier).
+DEFAULT_SAMPLE_RATES = {"high": 1.0, "medium": 0.5, "low": 0.1}
+#: Erasure leaves list at most this many leaf indices each (a leaf is at most 64 KiB).
+ERASURE_INDICES_PER_LEAF = 4000
+_BASIS = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+
+
+def data_subjects(action: Action) -> list[str]:
+    """The people a decision's payload concerns: the principal, and any ids the caller lists in
+    ``context.data_subjects`` (for example the customer a credit decision is about)."""
+    subjects = [action.principal.id] if action.principal.id else []
+    listed = action.context.get("data_subjects") if isinstance(action.context, dict) else None
+    if isinstance(listed, list):
+        subjects.extend(s for s in listed if isinstance(s, str) and s)
+    return list(dict.fromkeys(subjects))
 
 
 def _signer(key_file: str | Path, origin: str) -> FileSigner:
@@ -50,36 +72,52 @@ def _signer(key_file: str | Path, origin: str) -> FileSigner:
 class Gateway:
     """Policy evaluation plus a durable audit log: the in-process gateway."""
 
-    def __init__(self, *, policies: PolicySet, log: AuditLog, store: AuditStore,
+    def __init__(self, *, policies: PolicySet, log: AuditLog, store: AuditStore, vault: PayloadVault,
                  risk_tiers: Mapping[str, str] | None = None, default_risk_tier: str = "high",
-                 unsafe_fail_open: bool = False) -> None:
+                 sample_rates: Mapping[str, float] | None = None, unsafe_fail_open: bool = False) -> None:
         for system, tier in {**(risk_tiers or {}), "*": default_risk_tier}.items():
             if tier not in RISK_TIERS:
                 raise ConfigError(f"risk tier must be one of {', '.join(RISK_TIERS)}, got {tier!r}",
                                   path=f"systems.{system}.risk")
+        rates = {**DEFAULT_SAMPLE_RATES, **(sample_rates or {})}
+        for tier, rate in rates.items():
+            if tier not in RISK_TIERS:
+                raise ConfigError(f"sample rates are by risk tier ({', '.join(RISK_TIERS)}), not {tier!r}",
+                                  path=f"audit.sample_rates.{tier}")
+            if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
+                raise ConfigError(f"a sample rate is a number from 0 to 1, got {rate!r}",
+                                  path=f"audit.sample_rates.{tier}")
         self.policies = policies
         self.log = log
+        self.vault = vault
         self._store = store
         self._risk = dict(risk_tiers or {})
         self._default_risk = default_risk_tier
+        self._rates = {tier: float(rates[tier]) for tier in RISK_TIERS}
         self.unsafe_fail_open = unsafe_fail_open
 
     @classmethod
     def open(cls, *, policies: PolicySet | str | Path, database: str = DEFAULT_DATABASE, key_file: str | Path = DEFAULT_KEY_FILE,
-             origin: str = DEFAULT_ORIGIN, default_verdict: Verdict = Verdict.ALLOW,
-             risk_tiers: Mapping[str, str] | None = None, unsafe_fail_open: bool = False) -> Gateway:
+             payload_key_file: str | Path = DEFAULT_PAYLOAD_KEY_FILE, origin: str = DEFAULT_ORIGIN,
+             default_verdict: Verdict = Verdict.ALLOW, risk_tiers: Mapping[str, str] | None = None,
+             default_risk_tier: str = "high", sample_rates: Mapping[str, float] | None = None,
+             unsafe_fail_open: bool = False) -> Gateway:
         """Build a gateway: load policies (unless given loaded, with their own default verdict), open the
-        store, the signer (a key is generated beside the database on first use, never stored in it) and
-        the audit log."""
+        store, the signer and the payload keys (both generated on first use in files beside the
+        database, never stored in it) and the audit log. Erasures a crash left without their leaf
+        get it now."""
         policy_set = policies if isinstance(policies, PolicySet) else load_policies(
             policies, default_verdict=default_verdict)
         signer = _signer(key_file, origin)
+        keys = PayloadKeys.open(payload_key_file)
         store = open_store(database)
         log = AuditLog(store=store, signer=signer)
         log.start()
-        gateway = cls(policies=policy_set, log=log, store=store, risk_tiers=risk_tiers,
+        gateway = cls(policies=policy_set, log=log, store=store, vault=PayloadVault(keys, store),
+                      risk_tiers=risk_tiers, default_risk_tier=default_risk_tier, sample_rates=sample_rates,
                       unsafe_fail_open=unsafe_fail_open)
         gateway.record_config(vkey=signer.vkey)
+        gateway.record_pending_erasures()
         return gateway
 
     def _config(self, vkey: str) -> dict[str, Any]:
@@ -89,13 +127,16 @@ class Gateway:
             "default_verdict": self.policies.default_verdict.name,
             "risk_tiers": dict(sorted(self._risk.items())),
             "default_risk_tier": self._default_risk,
+            "sample_rates": self._rates,
+            "sampling_key_sha256": self.vault.keys.sampling_fingerprint(),
             "unsafe_fail_open": self.unsafe_fail_open,
             "vkey": vkey,
         }
 
     def record_config(self, *, vkey: str) -> bool:
-        """Append a ``config`` leaf when what decides (policy revision, tiers, fail mode, signing key)
-        differs from the last one recorded, so the log itself says which rules were in force."""
+        """Append a ``config`` leaf when what decides (policy revision, tiers, sampling, fail mode,
+        signing key) differs from the last one recorded, so the log itself says which rules were in
+        force."""
         config = self._config(vkey)
         last = _last_config(self._store)
         if last is not None and {k: last.get(k) for k in config} == config:
@@ -108,18 +149,40 @@ class Gateway:
 
     def decide(self, action: Action, *, findings: Sequence[Finding] = (), now: datetime | None = None,
                explain: list[dict[str, Any]] | None = None) -> Decision:
-        """Decide ``action`` and make its decision leaf durable before returning."""
+        """Decide ``action`` and make its decision leaf (and payload, when kept) durable before returning."""
         decision = self.policies.evaluate(action, now=now, findings=findings, explain=explain)
         try:
-            leaf = decision_leaf(decision, action, risk_tier=self.risk_tier(action.system), salts=new_salts())
-            receipt = self.log.append(leaf)
-        except (AuditUnavailable, ValueError, TypeError) as exc:
+            tier = self.risk_tier(action.system)
+            rate = self._rates[tier]
+            selected = sampled(self.vault.keys.sampling, decision.decision_id, rate)
+            # enforcement, reviews and errors are never sampled away
+            keep = selected or decision.verdict is not Verdict.ALLOW or bool(decision.errors) or bool(decision.review)
+            salts = new_salts()
+            values = sensitive_values(decision, action)
+            payload = self.vault.seal(payload_document(values, salts), data_subjects(action)) if keep else None
+            leaf = decision_leaf(decision, action, risk_tier=tier, salts=salts, values=values,
+                                 detail="full" if keep else "summary",
+                                 sampling={"rate": rate, "selected": selected},
+                                 payload_ref=payload_ref(payload.ciphertext) if payload else None)
+            receipt = self.log.append(leaf, payload)
+        except (LictorError, ValueError, TypeError) as exc:  # the log or the payload store failed
             if self.unsafe_fail_open:
                 return dataclasses.replace(decision, errors=(*decision.errors, RuleError(
                     "", "", f"audit log unavailable, decision NOT recorded (unsafe_fail_open): {exc}", False)))
             return dataclasses.replace(decision, verdict=Verdict.BLOCK, action=None, errors=(*decision.errors, RuleError(
                 "", "", f"audit log unavailable, blocked (fail closed): {exc}", True)))
         return dataclasses.replace(decision, audit={"index": receipt.index, "leaf_hash": receipt.leaf_hash.hex()})
+
+    def erase(self, subject: str, *, basis: str = "erasure-request") -> tuple[Erasure, list[Receipt]]:
+        """Crypto-shred a data subject (see :meth:`Custodian.erase`)."""
+        return self.custodian.erase(subject, basis=basis)
+
+    def record_pending_erasures(self) -> int:
+        return self.custodian.record_pending_erasures()
+
+    @property
+    def custodian(self) -> Custodian:
+        return Custodian(store=self._store, log=self.log, vault=self.vault)
 
     def checkpoint(self) -> str | None:
         """Seal and sign the log now; returns the signed checkpoint note."""
@@ -128,6 +191,81 @@ class Gateway:
     def close(self) -> None:
         self.log.close()
         self._store.close()
+
+
+class Custodian:
+    """Erasure of a data subject and retention pruning: the two ways content leaves the log, each
+    recorded by a leaf so that the log still verifies and says what is gone and why."""
+
+    def __init__(self, *, store: AuditStore, log: AuditLog, vault: PayloadVault) -> None:
+        self._store = store
+        self.log = log
+        self.vault = vault
+
+    def erase(self, subject: str, *, basis: str = "erasure-request") -> tuple[Erasure, list[Receipt]]:
+        """Destroy the subject's payload key and every payload that concerns it, then append the
+        ``erasure`` leaves that list the leaves whose payload is gone. The leaves and the tree do not
+        change. ``basis`` is a short code (e.g. ``gdpr-art17``), never free text."""
+        if not isinstance(subject, str) or not subject:
+            raise InputError("name the data subject to erase", path="$.subject")
+        if not _BASIS.fullmatch(basis):
+            raise InputError("the basis is a short code (letters, digits, . _ : -), never free text that "
+                             "could itself identify the person", path="$.basis")
+        erasure = self._store.erase_subject(self.vault.keys.subject_ref(subject), time.time())
+        self.vault.forget(subject)
+        return erasure, self._record_erasure(erasure, basis)
+
+    def record_pending_erasures(self) -> int:
+        """Append the leaves of erasures that were carried out but not yet recorded (a crash between
+        the two leaves at most one duplicate erasure leaf, never an unrecorded erasure)."""
+        pending = self._store.erasures(pending=True)
+        for erasure in pending:
+            self._record_erasure(erasure, "recovered")
+        return len(pending)
+
+    def _record_erasure(self, erasure: Erasure, basis: str) -> list[Receipt]:
+        chunks = [erasure.indices[i:i + ERASURE_INDICES_PER_LEAF]
+                  for i in range(0, len(erasure.indices), ERASURE_INDICES_PER_LEAF)] or [()]
+        receipts = [self.log.append({
+            "v": 1, "type": "erasure", "ts": _now_text(), "erasure": erasure.id, "basis": basis,
+            "erased_at": _time_text(erasure.erased_at), "part": n + 1, "parts": len(chunks),
+            "indices": list(chunk)}) for n, chunk in enumerate(chunks)]
+        self._store.record_erasure_leaf(erasure.id, receipts[-1].index)
+        return receipts
+
+    def prune(self, before: datetime) -> tuple[int, Receipt | None]:
+        """Retention: drop the content of leaves older than ``before`` (their hashes stay, so every
+        root and proof still verifies) after appending a ``prune`` leaf that says so. ``config``,
+        ``erasure`` and ``prune`` leaves keep their bytes: they are the log's own history. Returns
+        the new floor (leaves below it are pruned) and the prune leaf's receipt (None if nothing was
+        old enough)."""
+        if before.tzinfo is None:
+            raise InputError("give the retention cut-off with a time zone (e.g. 2026-01-01T00:00:00Z)",
+                             path="$.before")
+        floor = self._store.pruned_below()
+        size = self._store.state().size
+        keep: list[int] = []
+        below = floor
+        while below < size:
+            chunk = self._store.leaves(below, min(size, below + 4096))
+            stop = False
+            for data in chunk:
+                if data:
+                    leaf = json.loads(data)
+                    ts = leaf.get("ts")
+                    if isinstance(ts, str) and _parse_time(ts) >= before:
+                        stop = True
+                        break
+                    if leaf.get("type") in ("config", "erasure", "prune"):
+                        keep.append(below)
+                below += 1
+            if stop:
+                break
+        if below <= floor:
+            return floor, None
+        receipt = self.log.append({"v": 1, "type": "prune", "ts": _now_text(), "before": _time_text(
+            before.timestamp()), "below": below})
+        return self._store.prune(below, time.time(), keep), receipt
 
 
 class AuditReader:
@@ -139,6 +277,13 @@ class AuditReader:
     def leaves(self) -> list[bytes]:
         return self._store.leaves(0, self._store.state().size)
 
+    def pruned_hashes(self) -> list[bytes]:
+        """The stored leaf hashes of the pruned prefix (whose bytes are gone)."""
+        return self._store.leaf_hashes(0, self._store.pruned_below())
+
+    def payloads(self, size: int) -> dict[int, bytes]:
+        return self._store.payloads(0, size)
+
     def checkpoint_notes(self) -> list[str]:
         return [c.note for c in self._store.checkpoints()]
 
@@ -147,9 +292,22 @@ class AuditReader:
         return notes[-1] if notes else None
 
     def verify(self, verifier: Verifier, *, origin: str, extra_checkpoints: Sequence[str] = (),
-               max_seal_interval: float | None = None) -> VerifyReport:
-        return verify_log(self.leaves(), [*self.checkpoint_notes(), *extra_checkpoints], [verifier], origin=origin,
-                          max_seal_interval=max_seal_interval)
+               max_seal_interval: float | None = None, payload_keys: PayloadKeys | None = None,
+               sampling_key: bytes | None = None) -> VerifyReport:
+        """Verify the stored log, its payloads against their leaves and, given the payload keys (the
+        operator's own check), the commitments inside each payload and the sampling."""
+        notes = self.checkpoint_notes()  # read before the leaves: every checkpoint is covered
+        pruned = self.pruned_hashes()
+        leaves = self.leaves()
+        payloads = self.payloads(len(leaves))
+        opener = None
+        if payload_keys is not None:
+            vault = PayloadVault(payload_keys, self._store)
+            opener = lambda blob, index: vault.open(blob, index=index)  # noqa: E731
+            sampling_key = sampling_key or payload_keys.sampling
+        return verify_log(leaves, [*notes, *extra_checkpoints], [verifier], origin=origin,
+                          max_seal_interval=max_seal_interval, pruned_hashes=pruned, payloads=payloads,
+                          open_payload=opener, sampling_key=sampling_key)
 
     def proof(self, index: int, verifier: Verifier, origin: str) -> dict[str, Any]:
         """An inclusion proof of leaf ``index`` in the latest signed checkpoint, as JSON data."""
@@ -172,17 +330,55 @@ def _now_text() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
+def _parse_time(text: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.max.replace(tzinfo=UTC)  # an unreadable time is never "old enough" to prune
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _time_text(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+
+
 def _last_config(store: AuditStore, chunk: int = 1024) -> dict[str, Any] | None:
     """The most recent ``config`` leaf, searching back from the end of the log."""
     end = store.state().size
     while end > 0:
         start = max(0, end - chunk)
         for data in reversed(store.leaves(start, end)):
+            if not data:
+                continue  # pruned (config leaves are kept when pruning)
             leaf = json.loads(data)
             if leaf.get("type") == "config":
                 return leaf  # type: ignore[no-any-return]
         end = start
     return None
+
+
+@contextlib.contextmanager
+def open_custodian(database: str, *, key_file: str | Path = DEFAULT_KEY_FILE,
+                   payload_key_file: str | Path = DEFAULT_PAYLOAD_KEY_FILE) -> Iterator[Custodian]:
+    """A custodian over an existing deployment's log (for ``lictor audit erase|prune``). Both key
+    files must exist; on leaving, the log is sealed and a checkpoint signed so the new leaves are
+    covered at once."""
+    for path, what in ((key_file, "signing key"), (payload_key_file, "payload key")):
+        if not Path(path).exists():
+            raise ConfigError(f"the {what} file {path} does not exist", path="audit.key_file"
+                              if what == "signing key" else "audit.payload_key_file")
+    signer = FileSigner(Path(key_file))
+    keys = PayloadKeys.load(payload_key_file)
+    store = open_store(database)
+    log = AuditLog(store=store, signer=signer)
+    try:
+        custodian = Custodian(store=store, log=log, vault=PayloadVault(keys, store))
+        custodian.record_pending_erasures()
+        yield custodian
+        log.checkpoint()
+    finally:
+        log.close()
+        store.close()
 
 
 def open_audit_reader(database: str) -> AuditReader:
@@ -193,11 +389,12 @@ def export_bundle(database: str, out_dir: str | Path, vkey: str) -> tuple[Path, 
     """Write the stored log to an auditor bundle at ``out_dir``; returns (path, leaves, checkpoints).
 
     The checkpoints are read before the leaves, so every exported checkpoint is covered by the
-    exported leaves even while a gateway keeps appending."""
+    exported leaves even while a gateway keeps appending. Pruned leaves go as their hashes."""
     reader = open_audit_reader(database)
     try:
         notes = reader.checkpoint_notes()
+        pruned = reader.pruned_hashes()
         leaves = reader.leaves()
     finally:
         reader.close()
-    return write_bundle(out_dir, leaves, notes, vkey), len(leaves), len(notes)
+    return write_bundle(out_dir, leaves, notes, vkey, pruned_hashes=pruned), len(leaves), len(notes)

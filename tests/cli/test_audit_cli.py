@@ -12,6 +12,7 @@ import pytest
 from lictor import Action, Verdict, load_policies
 from lictor.audit.log import AuditLog
 from lictor.audit.merkle import verify_inclusion
+from lictor.audit.payload import PayloadKeys, PayloadVault
 from lictor.audit.port import AppendResult, Payload
 from lictor.runtime import Gateway
 from lictor.store import open_store
@@ -120,8 +121,9 @@ class BrokenStore:
 def test_an_unwritable_log_blocks_unless_unsafe_fail_open(tmp_path: Path, fail_open: bool) -> None:
     store = BrokenStore()
     log = AuditLog(store=store, signer=None)  # type: ignore[arg-type]
+    vault = PayloadVault(PayloadKeys.generate(), store)  # type: ignore[arg-type]
     gateway = Gateway(policies=load_policies(EXAMPLES / "policies"), log=log, store=store,  # type: ignore[arg-type]
-                      unsafe_fail_open=fail_open)
+                      vault=vault, unsafe_fail_open=fail_open)
     try:
         action = Action.from_dict({"system": "chat", "kind": "message", "content": "hello"})
         decision = gateway.decide(action)

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from lictor.audit.merkle import EMPTY_ROOT, Frontier, leaf_hash, root_from_leaf_hashes
-from lictor.audit.port import AuditStore, Payload, StoredCheckpoint, TreeState
+from lictor.audit.port import AuditStore, Erasure, Payload, StoredCheckpoint, SubjectKey, TreeState
 from lictor.errors import InputError
 from lictor.store.migrations import MIGRATIONS
 from tests.store.conftest import Backend
@@ -31,7 +31,12 @@ def test_an_empty_store(backend: Backend) -> None:
     assert store.leaves(0, 0) == []
     assert store.checkpoints() == []
     assert store.payload(0) is None
-    assert store.erase_payloads(b"nobody", 1.0) == []
+    assert store.payloads(0, 0) == {}
+    assert store.subject_key(b"nobody") is None
+    assert store.wrapped_key("k") is None
+    assert store.erasures() == []
+    assert store.pruned_below() == 0
+    assert store.leaf_hashes(0, 0) == []
 
 
 def test_append_gives_the_next_indices_and_the_root_of_all_leaves(backend: Backend) -> None:
@@ -112,16 +117,76 @@ def test_payloads_are_kept_and_erased_by_subject(backend: Backend) -> None:
     assert store.payload(4) == third
     assert store.payload(99) is None
 
-    assert store.erase_payloads(alice, 1000.5) == [0, 2]
+    assert store.payloads(0, 5) == {0: first.ciphertext, 2: both.ciphertext, 3: b"", 4: third.ciphertext}
+    assert store.payloads(1, 3) == {2: both.ciphertext}
+
+    erasure = store.erase_subject(alice, 1000.5)
+    assert erasure.indices == (0, 2) and erasure.erased_at == 1000.5 and erasure.leaf_index is None
     assert store.payload(0) is None
     assert store.payload(2) is None  # the whole payload is destroyed, whoever else it concerns
     assert store.payload(4) == third
-    assert store.erase_payloads(alice, 1001.0) == []
-    assert store.erase_payloads(bob, 1002.0) == [2, 4]
+    assert store.erase_subject(alice, 1001.0).indices == ()
+    assert store.erase_subject(bob, 1002.0).indices == (4,)  # 2 went with alice's erasure
     assert store.payload(4) is None
     assert store.payload(3) == Payload(b"", "key-3")
+    assert store.payloads(0, 5) == {3: b""}
     # the tree does not change: payloads are outside it
     assert store.state() == expected_state([b"l0", b"l1", b"l2", b"l3", b"l4"])
+
+
+def test_the_erasure_journal_keeps_what_was_erased_until_its_leaf_is_recorded(backend: Backend) -> None:
+    store = backend.open()
+    ref = b"R" * 32
+    store.append([b"a", b"b"], [Payload(b"c0", "k", (ref,)), Payload(b"c1", "k", (ref,))])
+    first = store.erase_subject(ref, 5.0)
+    second = store.erase_subject(b"S" * 32, 6.0)
+    assert first.indices == (0, 1) and second.indices == ()
+    assert first.id != second.id
+    assert store.erasures() == store.erasures(pending=True) == [first, second]
+    store.record_erasure_leaf(first.id, 2)
+    assert store.erasures(pending=True) == [second]
+    assert store.erasures() == [Erasure(first.id, (0, 1), 5.0, 2), second]
+    with pytest.raises(InputError):
+        store.record_erasure_leaf(10_000, 3)
+
+
+def test_subject_keys_are_shared_by_writers_and_destroyed_by_erasure(backend: Backend) -> None:
+    store = backend.open()
+    ref = b"K" * 32
+    mine = store.add_subject_key(ref, SubjectKey("key-a", b"wrapped a"), 1.0)
+    assert mine == SubjectKey("key-a", b"wrapped a")
+    # a second writer that raced to add its own key gets the first one
+    assert store.add_subject_key(ref, SubjectKey("key-b", b"wrapped b"), 2.0) == mine
+    assert store.subject_key(ref) == mine
+    assert store.wrapped_key("key-a") == b"wrapped a"
+    assert store.wrapped_key("key-b") is None
+    with pytest.raises(InputError):
+        store.add_subject_key(b"L" * 32, SubjectKey("key-a", b"other"), 3.0)  # ids are unique
+
+    store.erase_subject(ref, 4.0)
+    assert store.subject_key(ref) is None
+    assert store.wrapped_key("key-a") is None  # destroyed: crypto-shredded
+    fresh = store.add_subject_key(ref, SubjectKey("key-c", b"wrapped c"), 5.0)
+    assert store.subject_key(ref) == fresh
+    assert store.wrapped_key("key-a") is None
+
+
+def test_prune_drops_leaf_bytes_and_payloads_but_keeps_hashes(backend: Backend) -> None:
+    store = backend.open()
+    leaves = [b"leaf %d" % i for i in range(10)]
+    ref = b"P" * 32
+    store.append(leaves, [Payload(b"c%d" % i, "k", (ref,)) for i in range(10)])
+    state = store.state()
+    assert store.prune(4, 9.0, keep=[1, 2, 7]) == 4
+    assert store.pruned_below() == 4
+    assert store.leaves(0, 10) == [b"", leaves[1], leaves[2], b"", *leaves[4:]]
+    assert store.leaf_hashes(0, 10) == [leaf_hash(leaf) for leaf in leaves]
+    assert sorted(store.payloads(0, 10)) == [4, 5, 6, 7, 8, 9]
+    assert store.prune(2, 10.0) == 4  # the floor never goes down
+    assert store.state() == state
+    assert store.erase_subject(ref, 11.0).indices == (4, 5, 6, 7, 8, 9)
+    with pytest.raises(InputError):
+        store.prune(11, 12.0)
 
 
 def test_checkpoints_are_all_kept_smallest_first(backend: Backend) -> None:

@@ -7,7 +7,10 @@ Layout (format ``lictor-audit-bundle/1``)::
     key.vkey                        the log's public key (C2SP vkey) and a newline
     checkpoints/NNNNNNNNNNNN.note   every stored checkpoint note, named by its zero-padded tree size
     entries/NNNNNNNNNN.bin          the leaves in chunks of 256, each as a 2-byte big-endian length
-                                    and the exact bytes (the C2SP tlog-tiles entry-bundle encoding)
+                                    and the exact bytes (the C2SP tlog-tiles entry-bundle encoding);
+                                    a leaf pruned by retention is an empty entry
+    pruned.bin                      only after retention pruning: the 32-byte leaf hashes of the
+                                    pruned prefix, in index order
 
 ``write_bundle`` writes to a temporary directory beside the target and renames it into place.
 ``read_bundle`` is strict: it checks the manifest's hashes before anything else and raises
@@ -47,6 +50,7 @@ _CHECKPOINT_NAME = re.compile(r"checkpoints/([0-9]{12,})\.note")
 _ENTRIES_NAME = re.compile(r"entries/([0-9]{10,})\.bin")
 _MANIFEST_KEYS = {"format", "origin", "vkey", "tree_size", "created_at", "files"}
 _STEP = "0 bundle"
+_PRUNED = "pruned.bin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,7 @@ class Bundle:
     created_at: str
     leaves: tuple[bytes, ...]
     checkpoint_notes: tuple[str, ...]
+    pruned_hashes: tuple[bytes, ...] = ()
 
 
 def _checkpoint_path(size: int) -> str:
@@ -86,8 +91,11 @@ def _encode_chunk(leaves: Sequence[bytes]) -> bytes:
     return bytes(out)
 
 
-def _bundle_files(leaves: Sequence[bytes], notes: Sequence[str], vkey: str) -> dict[str, bytes]:
+def _bundle_files(leaves: Sequence[bytes], notes: Sequence[str], vkey: str,
+                  pruned_hashes: Sequence[bytes]) -> dict[str, bytes]:
     files = {_KEY: (vkey + "\n").encode("utf-8")}
+    if pruned_hashes:
+        files[_PRUNED] = b"".join(pruned_hashes)
     for note in notes:
         path = _checkpoint_path(_note_size(note))
         data = note.encode("utf-8")
@@ -100,7 +108,7 @@ def _bundle_files(leaves: Sequence[bytes], notes: Sequence[str], vkey: str) -> d
 
 
 def write_bundle(out_dir: str | Path, leaves: Sequence[bytes], checkpoint_notes: Sequence[str], vkey: str, *,
-                 created_at: datetime | None = None) -> Path:
+                 created_at: datetime | None = None, pruned_hashes: Sequence[bytes] = ()) -> Path:
     """Write a bundle of ``leaves`` (index order) and ``checkpoint_notes`` to ``out_dir``.
 
     ``out_dir`` must not exist or be an empty directory (ConfigError otherwise). Raises ValueError
@@ -110,7 +118,7 @@ def write_bundle(out_dir: str | Path, leaves: Sequence[bytes], checkpoint_notes:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"{out} already exists and is not an empty directory; choose a new one")
     verifier = Verifier.from_vkey(vkey)
-    files = _bundle_files(leaves, checkpoint_notes, verifier.vkey)
+    files = _bundle_files(leaves, checkpoint_notes, verifier.vkey, pruned_hashes)
     stamp = (created_at or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     manifest = {"format": BUNDLE_FORMAT, "origin": verifier.name, "vkey": verifier.vkey,
                 "tree_size": len(leaves), "created_at": stamp,
@@ -185,7 +193,7 @@ def _check_hashes(root: Path, listed: object) -> dict[str, bytes]:
         raise _tampered(f"{extra[0]} is not listed in {_MANIFEST} (an extra file)")
     contents = {}
     for path, digest in sorted(listed.items()):
-        if not (path == _KEY or _CHECKPOINT_NAME.fullmatch(path) or _ENTRIES_NAME.fullmatch(path)):
+        if not (path in (_KEY, _PRUNED) or _CHECKPOINT_NAME.fullmatch(path) or _ENTRIES_NAME.fullmatch(path)):
             raise _tampered(f"{_MANIFEST} lists {path!r}, which has no place in a bundle")
         if path not in present:
             raise _tampered(f"{path} is listed in {_MANIFEST} but missing")
@@ -263,5 +271,9 @@ def read_bundle(bundle_dir: str | Path) -> Bundle:
             if path != _checkpoint_path(size):
                 raise _tampered(f"{path} holds a checkpoint of size {size}")
             notes.append(note)
+    pruned = contents.get(_PRUNED, b"")
+    if len(pruned) % 32 or len(pruned) // 32 > tree_size:
+        raise _tampered(f"{_PRUNED} is not a list of at most {tree_size} 32-byte hashes")
+    hashes = tuple(pruned[i:i + 32] for i in range(0, len(pruned), 32))
     return Bundle(origin=origin, vkey=vkey, tree_size=tree_size, created_at=created_at, leaves=tuple(leaves),
-                  checkpoint_notes=tuple(notes))
+                  checkpoint_notes=tuple(notes), pruned_hashes=hashes)

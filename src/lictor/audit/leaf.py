@@ -33,6 +33,7 @@ __all__ = [
     "decode_leaf",
     "encode_leaf",
     "new_salts",
+    "sensitive_values",
     "verify_commitment",
 ]
 
@@ -76,18 +77,10 @@ def _findings_summary(decision: Decision) -> dict[str, int]:
     return dict(sorted(summary.items()))
 
 
-def decision_leaf(decision: Decision, action: Action, *, risk_tier: str, salts: Mapping[str, bytes],
-                  detail: str = "full", sampling: Mapping[str, Any] | None = None,
-                  payload_ref: str | None = None) -> dict[str, Any]:
-    """The leaf for one decision. ``salts`` must hold one salt per name in SENSITIVE_FIELDS."""
-    if risk_tier not in RISK_TIERS:
-        raise ValueError(f"risk tier must be one of {RISK_TIERS}, got {risk_tier!r}")
-    if detail not in ("full", "summary"):
-        raise ValueError("detail is 'full' or 'summary'")
-    missing = [name for name in SENSITIVE_FIELDS if name not in salts]
-    if missing:
-        raise ValueError(f"missing salts for {missing}")
-    sensitive: dict[str, Any] = {
+def sensitive_values(decision: Decision, action: Action) -> dict[str, Any]:
+    """The values a decision leaf commits to (one per name in SENSITIVE_FIELDS); they go, with their
+    salts, into the encrypted payload and never into the leaf."""
+    return {
         "action": action.to_dict(),
         "args": action.args,
         "content": action.content,
@@ -99,6 +92,22 @@ def decision_leaf(decision: Decision, action: Action, *, risk_tier: str, salts: 
         "constrained_action": decision.action,
         "errors": [e.message for e in decision.errors],
     }
+
+
+def decision_leaf(decision: Decision, action: Action, *, risk_tier: str, salts: Mapping[str, bytes],
+                  values: Mapping[str, Any] | None = None, detail: str = "full",
+                  sampling: Mapping[str, Any] | None = None, payload_ref: str | None = None) -> dict[str, Any]:
+    """The leaf for one decision. ``salts`` must hold one salt per name in SENSITIVE_FIELDS;
+    ``values`` are :func:`sensitive_values` when the caller already has them. ``detail`` is ``full``
+    when a payload (``payload_ref``) is kept and ``summary`` when sampling left it out."""
+    if risk_tier not in RISK_TIERS:
+        raise ValueError(f"risk tier must be one of {RISK_TIERS}, got {risk_tier!r}")
+    if detail not in ("full", "summary"):
+        raise ValueError("detail is 'full' or 'summary'")
+    missing = [name for name in SENSITIVE_FIELDS if name not in salts]
+    if missing:
+        raise ValueError(f"missing salts for {missing}")
+    sensitive = sensitive_values(decision, action) if values is None else values
     leaf: dict[str, Any] = {
         "v": LEAF_VERSION,
         "type": "decision",

@@ -310,7 +310,8 @@ class AuditLog:
         while start < end:
             chunk_end = min(end, start + _READ_CHUNK)
             for index, data in enumerate(self._store.leaves(start, chunk_end), start):
-                self._count_stored(index, data)
+                if data:  # a pruned leaf's kind is gone with its bytes
+                    self._count_stored(index, data)
             start = chunk_end
         self._counted_to = max(start, self._counted_to)
 
@@ -322,6 +323,8 @@ class AuditLog:
             start = max(0, end - _READ_CHUNK)
             leaves = self._store.leaves(start, end)
             for offset in range(len(leaves) - 1, -1, -1):
+                if not leaves[offset]:
+                    return size  # pruned below here: nothing more to count
                 if b'"seal"' in leaves[offset]:
                     try:
                         if decode_leaf(leaves[offset]).get("type") == "seal":
@@ -449,10 +452,10 @@ class AuditLog:
 
 
 def extend_tree(tree: Tree, store: AuditStore, size: int) -> None:
-    """Grow ``tree`` with the hashes of the stored leaves up to ``size``, reading in chunks."""
+    """Grow ``tree`` with the stored leaf hashes up to ``size`` (kept for pruned leaves too), in chunks."""
     while tree.size < size:
         end = min(size, tree.size + _READ_CHUNK)
-        tree.extend(leaf_hash(data) for data in store.leaves(tree.size, end))
+        tree.extend(store.leaf_hashes(tree.size, end))
 
 
 class Publisher(threading.Thread):

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["AppendResult", "AuditStore", "Payload", "StoredCheckpoint", "TreeState"]
+__all__ = ["AppendResult", "AuditStore", "Erasure", "Payload", "StoredCheckpoint", "SubjectKey", "TreeState"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,26 @@ class StoredCheckpoint:
     published_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class SubjectKey:
+    """A data subject's payload key, wrapped (encrypted) by a key the store never holds."""
+
+    key_id: str
+    wrapped: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """An erasure the store carried out: the payloads of ``indices`` are destroyed and the subject's
+    keys too. The ``erasure`` leaf that records it is appended afterwards; ``leaf_index`` is None
+    until :meth:`AuditStore.record_erasure_leaf` notes where it landed."""
+
+    id: int
+    indices: tuple[int, ...]
+    erased_at: float
+    leaf_index: int | None = None
+
+
 class AuditStore(Protocol):
     """Durable, append-only storage of leaves, tree state, checkpoints and payloads."""
 
@@ -67,7 +87,7 @@ class AuditStore(Protocol):
         ...
 
     def leaves(self, start: int, end: int) -> list[bytes]:
-        """The exact stored bytes of leaves ``start`` to ``end - 1``."""
+        """The exact stored bytes of leaves ``start`` to ``end - 1``; a pruned leaf is ``b""``."""
         ...
 
     def add_checkpoint(self, size: int, note: str, published_at: float) -> None:
@@ -82,9 +102,49 @@ class AuditStore(Protocol):
         """The payload of leaf ``index``, or None when there is none or it was erased."""
         ...
 
-    def erase_payloads(self, subject_ref: bytes, erased_at: float) -> list[int]:
-        """Destroy the payloads that concern a subject (ciphertext and subject link); return the leaf
-        indices affected, in order."""
+    def payloads(self, start: int, end: int) -> dict[int, bytes]:
+        """The ciphertexts of the live (not erased, not pruned) payloads of leaves ``start`` to ``end - 1``."""
+        ...
+
+    def subject_key(self, subject_ref: bytes) -> SubjectKey | None:
+        """The subject's current (not destroyed) payload key, if it has one."""
+        ...
+
+    def add_subject_key(self, subject_ref: bytes, key: SubjectKey, created_at: float) -> SubjectKey:
+        """Make ``key`` the subject's current key unless another writer gave it one first; return the
+        current key either way (so concurrent writers agree)."""
+        ...
+
+    def wrapped_key(self, key_id: str) -> bytes | None:
+        """A payload key by id, or None when it is unknown or was destroyed by an erasure."""
+        ...
+
+    def erase_subject(self, subject_ref: bytes, erased_at: float) -> Erasure:
+        """In ONE transaction: destroy the subject's keys and the live payloads that concern it (the
+        ciphertext, whoever else it concerns, and the subject links), and journal the erasure with
+        the leaf indices affected, so its ``erasure`` leaf can be appended even after a crash."""
+        ...
+
+    def erasures(self, *, pending: bool = False) -> list[Erasure]:
+        """Journalled erasures, oldest first; with ``pending``, only those without a recorded leaf."""
+        ...
+
+    def record_erasure_leaf(self, erasure_id: int, leaf_index: int) -> None:
+        """Note the index of the ``erasure`` leaf that records erasure ``erasure_id``."""
+        ...
+
+    def prune(self, below: int, pruned_at: float, keep: Sequence[int] = ()) -> int:
+        """Retention: drop the bytes of leaves below index ``below`` except those in ``keep`` (their
+        hashes stay, so the tree still verifies) and all their payloads. Returns the new pruning
+        floor (it never goes down)."""
+        ...
+
+    def pruned_below(self) -> int:
+        """Leaves below this index were pruned: only their hashes are kept (0 when nothing was)."""
+        ...
+
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        """The stored RFC 6962 leaf hashes of leaves ``start`` to ``end - 1`` (kept after pruning)."""
         ...
 
     def close(self) -> None:

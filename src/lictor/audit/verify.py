@@ -10,7 +10,17 @@ The verifier trusts nothing but the key it is given. It runs numbered steps and 
 3. every leaf decodes: RFC 8785 canonical bytes, a known version and type (fail closed);
 4. the root recomputed from the leaf bytes equals every checkpoint's root at its size; a checkpoint
    larger than the leaves present means records are missing (truncation);
-5. leaf timestamps never run backwards by more than the allowed skew (policy).
+5. leaf timestamps never run backwards by more than the allowed skew, seals count what they cover
+   and come often enough (policy);
+6. payloads, when the store's are given: every payload a leaf references is present with the
+   SHA-256 the leaf records, unless an ``erasure`` or ``prune`` leaf covers its absence (a missing
+   payload is incomplete, a changed one tampered); with the payload keys, each payload decrypts and
+   opens every commitment of its leaf; enforcement decisions (not ALLOW, errors, reviews) are never
+   sampled away; with the sampling key, each decision's sampling is recomputed from its id and must
+   match, and the key must be the one the ``config`` leaves committed to (policy).
+
+Pruned leaves (retention) are present as their stored hashes only: they count towards the roots, but
+their content cannot be checked, and each must be covered by a ``prune`` leaf.
 
 It never reports success for something it skipped: the report says how many leaves and
 checkpoints were checked and the largest size a signature covers.
@@ -18,13 +28,21 @@ checkpoints were checked and the largest size a signature covers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from lictor.audit.checkpoint import Checkpoint, open_checkpoint
-from lictor.audit.leaf import decode_leaf
+from lictor.audit.leaf import decode_leaf, verify_commitment
 from lictor.audit.merkle import Frontier, leaf_hash
 from lictor.audit.note import Verifier
+from lictor.audit.payload import (
+    ShreddedPayload,
+    open_document,
+    payload_ref,
+    sampled,
+    sampling_fingerprint,
+)
 from lictor.errors import VerificationError
 
 __all__ = ["EXIT_CODES", "LogVerificationError", "VerifyReport", "verify_log"]
@@ -54,12 +72,24 @@ class VerifyReport:
     checkpoints: int
     signed_size: int
     leaf_types: dict[str, int]
+    pruned: int = 0
+    payloads: dict[str, int] | None = None
+    sampling_checked: bool = False
 
     def summary(self) -> str:
         unsigned = self.leaves - self.signed_size
         tail = f"; the last {unsigned} leaves are not yet covered by a checkpoint" if unsigned else ""
-        return (f"valid: {self.leaves} leaves of {self.origin}, {self.checkpoints} signed checkpoints, "
-                f"signed up to size {self.signed_size}{tail}")
+        lines = [f"valid: {self.leaves} leaves of {self.origin}, {self.checkpoints} signed checkpoints, "
+                 f"signed up to size {self.signed_size}{tail}"]
+        if self.pruned:
+            lines.append(f"pruned: {self.pruned} leaves kept as hashes only (retention); their content was not checked")
+        if self.payloads is None:
+            lines.append("payloads: not checked (none were given)")
+        else:
+            lines.append("payloads: " + ", ".join(f"{n} {what}" for what, n in self.payloads.items()))
+        lines.append("sampling: recomputed from the sampling key" if self.sampling_checked
+                     else "sampling: not recomputed (no sampling key); enforcement decisions checked as kept")
+        return "\n".join(lines)
 
 
 def _open_all(notes: Iterable[str], verifiers: Sequence[Verifier], origin: str) -> list[Checkpoint]:
@@ -82,13 +112,17 @@ def _check_equivocation(checkpoints: Sequence[Checkpoint]) -> None:
 
 
 def verify_log(leaves: Sequence[bytes], checkpoint_notes: Iterable[str], verifiers: Sequence[Verifier], *,
-               origin: str, max_skew_seconds: float = 300.0,
-               max_seal_interval: float | None = None) -> VerifyReport:
+               origin: str, max_skew_seconds: float = 300.0, max_seal_interval: float | None = None,
+               pruned_hashes: Sequence[bytes] = (), payloads: Mapping[int, bytes] | None = None,
+               open_payload: Callable[[bytes, int], bytes] | None = None,
+               sampling_key: bytes | None = None) -> VerifyReport:
     """Verify ``leaves`` (the exact stored bytes, index order) against signed checkpoint notes.
 
     ``max_seal_interval`` (seconds), when given, is the longest allowed time between seals (the
     writer's heartbeat): a longer silence cannot be told from missing records, so it is a policy
-    violation."""
+    violation. ``pruned_hashes[i]`` is the stored leaf hash of leaf ``i`` when its bytes were pruned
+    (given as ``b""``). ``payloads`` (leaf index -> stored ciphertext) enables step 6;
+    ``open_payload`` decrypts one (the operator's own check) and ``sampling_key`` recomputes sampling."""
     checkpoints = sorted(_open_all(checkpoint_notes, verifiers, origin), key=lambda c: c.size)
     if not checkpoints:
         raise LogVerificationError("no signed checkpoint: nothing vouches for these leaves",
@@ -104,12 +138,29 @@ def verify_log(leaves: Sequence[bytes], checkpoint_notes: Iterable[str], verifie
     if 0 in wanted and wanted[0] != frontier.root():
         raise LogVerificationError("checkpoint of size 0 does not have the empty root", outcome="tampered",
                                    step="4 root", index=0)
+    evidence = _Evidence()
+    pruned = 0
     for index, data in enumerate(leaves):
+        if not data and index < len(pruned_hashes):
+            pruned += 1
+            evidence.pruned_leaf(index)
+            seals.kinds.append(("pruned", None))
+            frontier.append(pruned_hashes[index])
+            root = wanted.get(frontier.size)
+            if root is not None:
+                if root != frontier.root():
+                    raise LogVerificationError(
+                        f"leaves {last_good}..{frontier.size - 1} do not hash to the signed root of size "
+                        f"{frontier.size}: a record in that range was changed, removed, added or reordered",
+                        outcome="tampered", step="4 root", index=last_good)
+                last_good = frontier.size
+            continue
         try:
             leaf = decode_leaf(data, index=index)
         except VerificationError as exc:
             raise LogVerificationError(exc.message, outcome="tampered", step="3 leaf", index=index) from None
         types[leaf["type"]] = types.get(leaf["type"], 0) + 1
+        evidence.see(index, leaf)
         if policy_problem is None:
             policy_problem = seals.see(index, leaf)
         ts = leaf.get("ts")
@@ -135,10 +186,14 @@ def verify_log(leaves: Sequence[bytes], checkpoint_notes: Iterable[str], verifie
             f"a signed checkpoint covers {largest} leaves but only {len(leaves)} are present: records "
             f"{len(leaves)}..{largest - 1} are missing (truncation)", outcome="tampered", step="4 root",
             index=len(leaves))
+    evidence.check_pruned()
+    counts = evidence.check_payloads(payloads, open_payload) if payloads is not None else None
+    policy_problem = policy_problem or evidence.check_sampling(sampling_key)
     if policy_problem is not None:
         raise policy_problem
     return VerifyReport(origin=origin, leaves=len(leaves), checkpoints=len(checkpoints), signed_size=largest,
-                        leaf_types=dict(sorted(types.items())))
+                        leaf_types=dict(sorted(types.items())), pruned=pruned, payloads=counts,
+                        sampling_checked=sampling_key is not None)
 
 
 class _Seals:
@@ -171,6 +226,9 @@ class _Seals:
         size_before, counts = leaf.get("size_before"), leaf.get("counts")
         if not isinstance(size_before, int) or not isinstance(counts, dict):
             return None  # a seal without counts (older writer, or a test): nothing to compare
+        if any(kind == "pruned" for kind, _ in self.kinds[self.covered_to:size_before]):
+            self.covered_to = max(self.covered_to, size_before)  # pruned content cannot be counted
+            return None
         if not self.covered_to <= size_before <= index:
             return LogVerificationError(f"seal covers up to size {size_before}, outside {self.covered_to}..{index}",
                                         outcome="policy", step="5 seal", index=index)
@@ -197,6 +255,145 @@ class _Seals:
             return LogVerificationError(f"no seal between {since} and {ts}: longer than {self.max_interval:g} s, "
                                         "so missing records could not be told from silence",
                                         outcome="policy", step="5 seal", index=index)
+        return None
+
+
+@dataclass
+class _Decision:
+    """What step 6 needs of one decision leaf."""
+
+    index: int
+    decision_id: str
+    tier: str
+    enforced: bool
+    detail: Any
+    sampling: Any
+    ref: Any
+    commitments: Any
+    config: int  # position in _Evidence.configs of the config in force (-1: none yet)
+
+
+@dataclass
+class _Evidence:
+    """Collects, during the leaf pass, what steps 4 (pruning) and 6 (payloads, sampling) check."""
+
+    decisions: list[_Decision] = field(default_factory=list)
+    erased: set[int] = field(default_factory=set)
+    prune_floor: int = 0
+    last_pruned: int = -1
+    configs: list[dict[str, Any]] = field(default_factory=list)
+
+    def pruned_leaf(self, index: int) -> None:
+        self.last_pruned = index
+
+    def see(self, index: int, leaf: dict[str, Any]) -> None:
+        kind = leaf["type"]
+        if kind == "decision":
+            review = leaf.get("review")
+            enforced = leaf.get("verdict") != "ALLOW" or bool(leaf.get("errors")) or bool(review)
+            self.decisions.append(_Decision(index, str(leaf.get("decision_id")), str(leaf.get("risk_tier")),
+                                            enforced, leaf.get("detail"), leaf.get("sampling"),
+                                            leaf.get("payload_ref"), leaf.get("commitments"),
+                                            len(self.configs) - 1))
+        elif kind == "erasure":
+            indices = leaf.get("indices")
+            if isinstance(indices, list):
+                self.erased.update(i for i in indices if isinstance(i, int) and i < index)
+        elif kind == "prune":
+            below = leaf.get("below")
+            if isinstance(below, int) and 0 <= below <= index:
+                self.prune_floor = max(self.prune_floor, below)
+        elif kind == "config":
+            self.configs.append(leaf)
+
+    def check_pruned(self) -> None:
+        if self.last_pruned >= self.prune_floor:
+            raise LogVerificationError(
+                f"leaf {self.last_pruned} has no content and no prune leaf covers it (pruned below "
+                f"{self.prune_floor} only)", outcome="incomplete", step="4 prune", index=self.last_pruned)
+
+    def check_payloads(self, payloads: Mapping[int, bytes],
+                       open_payload: Callable[[bytes, int], bytes] | None) -> dict[str, int]:
+        counts = {"present": 0, "opened": 0, "erased": 0, "pruned": 0, "not kept (sampled out)": 0,
+                  "unreadable (keys destroyed)": 0}
+        for d in self.decisions:
+            if d.ref is None:
+                counts["not kept (sampled out)"] += 1
+                continue
+            blob = payloads.get(d.index)
+            if blob is None:
+                if d.index in self.erased:
+                    counts["erased"] += 1
+                elif d.index < self.prune_floor:
+                    counts["pruned"] += 1
+                else:
+                    raise LogVerificationError(f"the payload of leaf {d.index} is missing and no erasure or "
+                                               "prune leaf covers it", outcome="incomplete", step="6 payload",
+                                               index=d.index)
+                continue
+            if payload_ref(blob) != d.ref:
+                raise LogVerificationError(f"the payload of leaf {d.index} does not match the hash its leaf "
+                                           "records", outcome="tampered", step="6 payload", index=d.index)
+            counts["present"] += 1
+            if d.index in self.erased:
+                raise LogVerificationError(f"leaf {d.index} is recorded as erased but its payload is still "
+                                           "stored", outcome="policy", step="6 payload", index=d.index)
+            if open_payload is not None:
+                try:
+                    document = open_payload(blob, d.index)
+                except ShreddedPayload:
+                    counts["unreadable (keys destroyed)"] += 1
+                    continue
+                except VerificationError as exc:
+                    raise LogVerificationError(exc.message, outcome="tampered", step="6 payload",
+                                               index=d.index) from None
+                self._open_commitments(d, document)
+                counts["opened"] += 1
+        return {what: n for what, n in counts.items() if n or what == "present"}
+
+    def _open_commitments(self, d: _Decision, document: bytes) -> None:
+        try:
+            fields = open_document(document)
+            if not isinstance(d.commitments, dict) or set(d.commitments) != set(fields):
+                raise VerificationError("the payload's fields are not the leaf's commitments", step="commitment")
+            for name, commitment in d.commitments.items():
+                value, salt = fields[name]
+                verify_commitment(commitment, value, salt)
+        except VerificationError as exc:
+            raise LogVerificationError(f"leaf {d.index}: {exc.message}", outcome="tampered", step="6 payload",
+                                       index=d.index) from None
+
+    def check_sampling(self, key: bytes | None) -> LogVerificationError | None:
+        fingerprint = sampling_fingerprint(key) if key is not None else None
+        for d in self.decisions:
+            if d.detail is None and d.sampling is None:
+                continue  # a decision leaf without tiered detail (written by hand or by an older writer)
+            sampling = d.sampling if isinstance(d.sampling, dict) else {}
+            kept = d.ref is not None
+            if d.detail not in ("full", "summary") or kept != (d.detail == "full"):
+                return LogVerificationError(f"leaf {d.index} says detail {d.detail!r} but "
+                                            f"{'has' if kept else 'has no'} payload", outcome="policy",
+                                            step="6 sampling", index=d.index)
+            if not kept and (d.enforced or sampling.get("selected") is not False):
+                return LogVerificationError(f"leaf {d.index}: a decision that must keep its payload "
+                                            "(enforcement, error, review or sampled in) has none",
+                                            outcome="policy", step="6 sampling", index=d.index)
+            if fingerprint is None:
+                continue
+            config = self.configs[d.config] if d.config >= 0 else {}
+            if config.get("sampling_key_sha256") != fingerprint:
+                return LogVerificationError(f"leaf {d.index}: the sampling key given is not the one the log "
+                                            "committed to", outcome="policy", step="6 sampling", index=d.index)
+            rate = sampling.get("rate")
+            rates = config.get("sample_rates")
+            if not isinstance(rates, dict) or rates.get(d.tier) != rate or not isinstance(rate, int | float):
+                return LogVerificationError(f"leaf {d.index}: sampling rate {rate!r} is not the configured "
+                                            f"rate of tier {d.tier}", outcome="policy", step="6 sampling",
+                                            index=d.index)
+            if sampled(key, d.decision_id, float(rate)) != sampling.get("selected"):  # type: ignore[arg-type]
+                return LogVerificationError(f"leaf {d.index}: the sampling decision does not follow from the "
+                                            "sampling key and the decision id", outcome="policy",
+                                            step="6 sampling", index=d.index)
         return None
 
 

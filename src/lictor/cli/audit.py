@@ -6,8 +6,11 @@ and the first bad index, and never says "valid" for something it did not check.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
 
@@ -16,10 +19,18 @@ from click.core import ParameterSource
 
 from lictor.audit.bundle import read_bundle
 from lictor.audit.note import Verifier
+from lictor.audit.payload import PayloadKeys
 from lictor.audit.signer import FileSigner
 from lictor.audit.verify import EXIT_CODES, LogVerificationError, VerifyReport, verify_log
 from lictor.errors import LictorError, VerificationError
-from lictor.runtime import DEFAULT_DATABASE, DEFAULT_KEY_FILE, export_bundle, open_audit_reader
+from lictor.runtime import (
+    DEFAULT_DATABASE,
+    DEFAULT_KEY_FILE,
+    DEFAULT_PAYLOAD_KEY_FILE,
+    export_bundle,
+    open_audit_reader,
+    open_custodian,
+)
 
 __all__ = ["audit_group"]
 
@@ -53,22 +64,48 @@ def _fail(exc: LogVerificationError, as_json: bool) -> NoReturn:
     sys.exit(exc.exit_code)
 
 
+def _payload_keys(payload_key_file: str | None, own_deployment: bool) -> PayloadKeys | None:
+    """The payload keys named, or the deployment's own when verifying it with its own signing key."""
+    path = payload_key_file or (DEFAULT_PAYLOAD_KEY_FILE if own_deployment else None)
+    if path is None or (payload_key_file is None and not Path(path).exists()):
+        return None
+    try:
+        return PayloadKeys.load(path)
+    except LictorError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _sampling_key(text: str | None) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        key = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise click.UsageError("--sampling-key is the base64 key the operator disclosed") from None
+    if len(key) != 32:
+        raise click.UsageError("--sampling-key must decode to 32 bytes")
+    return key
+
+
 def _verify_database(database: str, key: str | None, key_file: str | None, extra: list[str],
-                     max_seal_interval: float | None) -> VerifyReport:
+                     max_seal_interval: float | None, payload_key_file: str | None,
+                     sampling_key: bytes | None) -> VerifyReport:
     verifier = _verifier(key, key_file)
+    keys = _payload_keys(payload_key_file, own_deployment=key is None)
     try:
         reader = open_audit_reader(database)
     except LictorError as exc:
         raise click.UsageError(str(exc)) from None
     try:
         return reader.verify(verifier, origin=verifier.name, extra_checkpoints=extra,
-                             max_seal_interval=max_seal_interval)
+                             max_seal_interval=max_seal_interval, payload_keys=keys, sampling_key=sampling_key)
     finally:
         reader.close()
 
 
 def _verify_bundle(ctx: click.Context, bundle: Path, key: str | None, key_file: str | None,
-                   trust_bundle_key: bool, extra: list[str], max_seal_interval: float | None) -> VerifyReport:
+                   trust_bundle_key: bool, extra: list[str], max_seal_interval: float | None,
+                   sampling_key: bytes | None) -> VerifyReport:
     if ctx.get_parameter_source("database") is ParameterSource.COMMANDLINE:
         raise click.UsageError("give either --db or a BUNDLE directory, not both")
     if key_file:
@@ -87,7 +124,8 @@ def _verify_bundle(ctx: click.Context, bundle: Path, key: str | None, key_file: 
         click.echo(f"warning: trusting the bundle's own key {contents.vkey}; whoever could rewrite the bundle "
                    "could have replaced it too. Pin the key with --key.", err=True)
     return verify_log(contents.leaves, [*contents.checkpoint_notes, *extra], [pinned], origin=pinned.name,
-                      max_seal_interval=max_seal_interval)
+                      max_seal_interval=max_seal_interval, pruned_hashes=contents.pruned_hashes,
+                      sampling_key=sampling_key)
 
 
 @audit_group.command("verify")
@@ -101,26 +139,38 @@ def _verify_bundle(ctx: click.Context, bundle: Path, key: str | None, key_file: 
               help="A checkpoint the auditor kept; may be repeated.")
 @click.option("--max-seal-interval", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds: a longer time without a seal leaf is a policy violation (exit 3).")
+@click.option("--payload-key-file", default=None,
+              help="The deployment's payload key file: open every payload and check it against its leaf's "
+                   "commitments, and recompute sampling (default: ./lictor-payload.key when verifying --db "
+                   "without --key).")
+@click.option("--sampling-key", default=None,
+              help="The sampling key (base64) the operator disclosed: recompute which decisions kept a payload.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @click.pass_context
 def verify_command(ctx: click.Context, bundle: Path | None, database: str, key: str | None, key_file: str | None,
                    trust_bundle_key: bool, checkpoint_files: tuple[str, ...], max_seal_interval: float | None,
-                   as_json: bool) -> None:
-    """Verify every leaf, root and checkpoint signature of the log in --db or in a BUNDLE directory."""
+                   payload_key_file: str | None, sampling_key: str | None, as_json: bool) -> None:
+    """Verify every leaf, root and checkpoint signature of the log in --db or in a BUNDLE directory,
+    and the payloads against their leaves."""
     extra = [Path(f).read_text() for f in checkpoint_files]
+    sampling = _sampling_key(sampling_key)
     try:
         if bundle is None:
             if trust_bundle_key:
                 raise click.UsageError("--trust-bundle-key applies only to a BUNDLE directory")
-            report = _verify_database(database, key, key_file, extra, max_seal_interval)
+            report = _verify_database(database, key, key_file, extra, max_seal_interval, payload_key_file, sampling)
         else:
-            report = _verify_bundle(ctx, bundle, key, key_file, trust_bundle_key, extra, max_seal_interval)
+            if payload_key_file:
+                raise click.UsageError("--payload-key-file applies to --db; a bundle holds no payloads")
+            report = _verify_bundle(ctx, bundle, key, key_file, trust_bundle_key, extra, max_seal_interval,
+                                    sampling)
     except LogVerificationError as exc:
         _fail(exc, as_json)
     if as_json:
         click.echo(json.dumps({"outcome": "valid", "origin": report.origin, "leaves": report.leaves,
                                "checkpoints": report.checkpoints, "signed_size": report.signed_size,
-                               "leaf_types": report.leaf_types}))
+                               "leaf_types": report.leaf_types, "pruned": report.pruned,
+                               "payloads": report.payloads, "sampling_checked": report.sampling_checked}))
     else:
         click.echo(report.summary())
     sys.exit(EXIT_CODES["valid"])
@@ -191,3 +241,55 @@ def key_command(key_file: str) -> None:
         click.echo(FileSigner(Path(key_file)).vkey)
     except LictorError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+_KEYS = click.option("--key-file", default=DEFAULT_KEY_FILE, show_default=True,
+                     help="The deployment's signing key file (a checkpoint is signed after the change).")
+_PAYLOAD_KEYS = click.option("--payload-key-file", default=DEFAULT_PAYLOAD_KEY_FILE, show_default=True,
+                             help="The deployment's payload key file.")
+
+
+@audit_group.command("erase")
+@_DB
+@click.option("--subject", required=True, help="The data subject's id (a principal id or a listed data subject).")
+@click.option("--basis", default="erasure-request", show_default=True,
+              help="A short code for the legal basis (e.g. gdpr-art17); never free text.")
+@_KEYS
+@_PAYLOAD_KEYS
+def erase_command(database: str, subject: str, basis: str, key_file: str, payload_key_file: str) -> None:
+    """Crypto-shred a data subject's payloads and record it with an erasure leaf; the log still verifies."""
+    try:
+        with open_custodian(database, key_file=key_file, payload_key_file=payload_key_file) as custodian:
+            erasure, receipts = custodian.erase(subject, basis=basis)
+    except LictorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    where = ", ".join(str(r.index) for r in receipts)
+    click.echo(f"erased the payloads of {len(erasure.indices)} leaves; recorded by erasure leaf {where}")
+
+
+@audit_group.command("prune")
+@_DB
+@click.option("--before", required=True,
+              help="Drop the content of leaves older than this time (ISO 8601 with a zone, e.g. 2026-01-01T00:00:00Z).")
+@_KEYS
+@_PAYLOAD_KEYS
+def prune_command(database: str, before: str, key_file: str, payload_key_file: str) -> None:
+    """Retention: drop old leaves' content and payloads (hashes stay, so the log still verifies),
+    recorded first by a prune leaf."""
+    try:
+        cutoff = datetime.fromisoformat(before.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.UsageError(f"--before {before!r} is not an ISO 8601 time") from None
+    if cutoff.tzinfo is None:
+        raise click.UsageError("--before needs a time zone, e.g. 2026-01-01T00:00:00Z")
+    try:
+        with open_custodian(database, key_file=key_file, payload_key_file=payload_key_file) as custodian:
+            floor, receipt = custodian.prune(cutoff)
+    except LictorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    if receipt is None:
+        click.echo(f"nothing older than {before} to prune (pruned below index {floor})")
+    else:
+        click.echo(f"pruned the content of leaves below index {floor}; recorded by prune leaf {receipt.index}")

@@ -9,8 +9,8 @@ from lictor.audit.merkle import HASH_SIZE, Frontier, leaf_hash
 from lictor.audit.port import Payload, TreeState
 from lictor.errors import InputError, InternalError
 
-__all__ = ["Batch", "check_batch", "check_checkpoint",
-           "check_range", "decode_frontier", "encode_frontier"]
+__all__ = ["Batch", "check_batch", "check_checkpoint", "check_range", "clear_runs", "decode_frontier", "decode_indices",
+           "encode_frontier", "encode_indices"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,3 +97,31 @@ def decode_frontier(blob: bytes) -> tuple[bytes, ...]:
     if len(blob) % HASH_SIZE:
         raise InternalError(f"a stored frontier of {len(blob)} bytes is not a list of hashes")
     return tuple(bytes(blob[i : i + HASH_SIZE]) for i in range(0, len(blob), HASH_SIZE))
+
+
+def encode_indices(indices: Sequence[int]) -> str:
+    """Leaf indices as stored in the erasure journal: comma-separated decimal."""
+    return ",".join(str(int(index)) for index in indices)
+
+
+def decode_indices(text: str) -> tuple[int, ...]:
+    """The inverse of :func:`encode_indices`."""
+    try:
+        return tuple(int(part) for part in text.split(",")) if text else ()
+    except ValueError as exc:
+        raise InternalError(f"a stored erasure journal entry is corrupt: {exc}") from exc
+
+
+def clear_runs(start: int, end: int, keep: Sequence[int]) -> list[tuple[int, int]]:
+    """The ranges ``[a, b)`` of ``[start, end)`` left once the indices in ``keep`` are taken out."""
+    runs: list[tuple[int, int]] = []
+    low = start
+    for index in sorted(set(keep)):
+        if index < low or index >= end:
+            continue
+        if index > low:
+            runs.append((low, index))
+        low = index + 1
+    if low < end:
+        runs.append((low, end))
+    return runs

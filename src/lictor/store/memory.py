@@ -7,7 +7,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from lictor.audit.merkle import EMPTY_ROOT
-from lictor.audit.port import AppendResult, Payload, StoredCheckpoint, TreeState
+from lictor.audit.port import (
+    AppendResult,
+    Erasure,
+    Payload,
+    StoredCheckpoint,
+    SubjectKey,
+    TreeState,
+)
 from lictor.errors import InputError
 from lictor.store.batch import check_batch, check_checkpoint, check_range
 
@@ -24,6 +31,11 @@ class MemoryStore:
         self._payloads: dict[int, Payload] = {}
         self._subjects: dict[bytes, list[int]] = {}
         self._checkpoints: dict[int, StoredCheckpoint] = {}
+        self._hashes: list[bytes] = []
+        self._keys: dict[str, tuple[bytes, bytes | None]] = {}  # key id -> (subject ref, wrapped or None)
+        self._current: dict[bytes, str] = {}  # subject ref -> current key id
+        self._erasures: list[Erasure] = []
+        self._pruned_below = 0
 
     def append(self, leaves: Sequence[bytes], payloads: Sequence[Payload | None]) -> AppendResult:
         batch = check_batch(leaves, payloads)
@@ -31,6 +43,7 @@ class MemoryStore:
             first = self._state.size
             state = batch.advance(first, self._state.frontier, self._state.root)
             self._leaves.extend(batch.leaves)
+            self._hashes.extend(batch.hashes)
             for offset, payload in enumerate(batch.payloads):
                 if payload is not None:
                     index = first + offset
@@ -67,12 +80,89 @@ class MemoryStore:
         with self._lock:
             return self._payloads.get(index)
 
-    def erase_payloads(self, subject_ref: bytes, erased_at: float) -> list[int]:
+    def payloads(self, start: int, end: int) -> dict[int, bytes]:
         with self._lock:
-            indices = sorted(self._subjects.pop(bytes(subject_ref), []))
+            check_range(start, end, self._state.size)
+            return {i: p.ciphertext for i, p in sorted(self._payloads.items()) if start <= i < end}
+
+    def subject_key(self, subject_ref: bytes) -> SubjectKey | None:
+        with self._lock:
+            key_id = self._current.get(bytes(subject_ref))
+            if key_id is None:
+                return None
+            wrapped = self._keys[key_id][1]
+            assert wrapped is not None
+            return SubjectKey(key_id, wrapped)
+
+    def add_subject_key(self, subject_ref: bytes, key: SubjectKey, created_at: float) -> SubjectKey:
+        ref = bytes(subject_ref)
+        with self._lock:
+            current = self._current.get(ref)
+            if current is not None:
+                wrapped = self._keys[current][1]
+                assert wrapped is not None
+                return SubjectKey(current, wrapped)
+            if key.key_id in self._keys:
+                raise InputError(f"payload key id {key.key_id!r} is taken", path="$.key_id")
+            self._keys[key.key_id] = (ref, bytes(key.wrapped))
+            self._current[ref] = key.key_id
+            return key
+
+    def wrapped_key(self, key_id: str) -> bytes | None:
+        with self._lock:
+            entry = self._keys.get(key_id)
+            return None if entry is None else entry[1]
+
+    def erase_subject(self, subject_ref: bytes, erased_at: float) -> Erasure:
+        ref = bytes(subject_ref)
+        with self._lock:
+            for key_id, (owner, _) in list(self._keys.items()):
+                if owner == ref:
+                    self._keys[key_id] = (owner, None)
+            self._current.pop(ref, None)
+            indices = tuple(sorted(i for i in self._subjects.pop(ref, []) if i in self._payloads))
             for index in indices:
-                self._payloads.pop(index, None)  # the ciphertext is destroyed, not hidden
-            return indices
+                payload = self._payloads.pop(index)  # the ciphertext is destroyed, not hidden
+                for other in payload.subject_refs:
+                    if other in self._subjects:
+                        self._subjects[other] = [i for i in self._subjects[other] if i != index]
+            erasure = Erasure(len(self._erasures) + 1, indices, erased_at)
+            self._erasures.append(erasure)
+            return erasure
+
+    def erasures(self, *, pending: bool = False) -> list[Erasure]:
+        with self._lock:
+            return [e for e in self._erasures if not pending or e.leaf_index is None]
+
+    def record_erasure_leaf(self, erasure_id: int, leaf_index: int) -> None:
+        with self._lock:
+            for n, erasure in enumerate(self._erasures):
+                if erasure.id == erasure_id:
+                    self._erasures[n] = replace(erasure, leaf_index=leaf_index)
+                    return
+            raise InputError(f"no erasure {erasure_id}", path="$.erasure_id")
+
+    def prune(self, below: int, pruned_at: float, keep: Sequence[int] = ()) -> int:
+        kept = set(keep)
+        with self._lock:
+            check_range(0, below, self._state.size)
+            for index in range(self._pruned_below, below):
+                if index not in kept:
+                    self._leaves[index] = b""
+                payload = self._payloads.pop(index, None)
+                for ref in payload.subject_refs if payload else ():
+                    self._subjects[ref] = [i for i in self._subjects.get(ref, []) if i != index]
+            self._pruned_below = max(self._pruned_below, below)
+            return self._pruned_below
+
+    def pruned_below(self) -> int:
+        with self._lock:
+            return self._pruned_below
+
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        with self._lock:
+            check_range(start, end, self._state.size)
+            return self._hashes[start:end]
 
     def close(self) -> None:
         pass

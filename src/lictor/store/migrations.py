@@ -38,6 +38,20 @@ def _initial(blob: str, real: str, integer: str, root: str) -> tuple[str, ...]:
     )
 
 
+def _keys_erasures_retention(blob: str, real: str, integer: str, serial: str) -> tuple[str, ...]:
+    return (
+        # per-subject payload keys, wrapped by a key kept outside the database; destroyed on erasure
+        f"CREATE TABLE subject_key (key_id TEXT PRIMARY KEY, subject_ref {blob} NOT NULL, wrapped {blob},"
+        f" created_at {real} NOT NULL, destroyed_at {real})",
+        "CREATE UNIQUE INDEX subject_key_current ON subject_key (subject_ref) WHERE destroyed_at IS NULL",
+        # the erasure journal: what was destroyed, and the leaf that records it once appended
+        f"CREATE TABLE erasure (id {serial} PRIMARY KEY, indices TEXT NOT NULL, erased_at {real} NOT NULL,"
+        f" leaf_index {integer})",
+        # retention: leaves below this index keep only their hashes
+        f"ALTER TABLE tree_state ADD COLUMN pruned_below {integer} NOT NULL DEFAULT 0",
+    )
+
+
 def _empty(blob: str) -> str:
     return "X''" if blob == "BLOB" else "'\\x'::bytea"
 
@@ -48,5 +62,11 @@ MIGRATIONS: Final = (
         name="0001_initial",
         sqlite=_initial("BLOB", "REAL", "INTEGER", f"X'{EMPTY_ROOT.hex()}'"),
         postgres=_initial("BYTEA", "DOUBLE PRECISION", "BIGINT", f"'\\x{EMPTY_ROOT.hex()}'::bytea"),
+    ),
+    Migration(
+        name="0002_subject_keys_erasures_retention",
+        sqlite=_keys_erasures_retention("BLOB", "REAL", "INTEGER", "INTEGER"),
+        postgres=_keys_erasures_retention("BYTEA", "DOUBLE PRECISION", "BIGINT",
+                                          "BIGINT GENERATED ALWAYS AS IDENTITY"),
     ),
 )

@@ -19,14 +19,24 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from lictor.audit.port import AppendResult, Payload, StoredCheckpoint, TreeState
+from lictor.audit.port import (
+    AppendResult,
+    Erasure,
+    Payload,
+    StoredCheckpoint,
+    SubjectKey,
+    TreeState,
+)
 from lictor.errors import ConfigError, InputError, InternalError, LictorError
 from lictor.store.batch import (
     check_batch,
     check_checkpoint,
     check_range,
+    clear_runs,
     decode_frontier,
+    decode_indices,
     encode_frontier,
+    encode_indices,
 )
 from lictor.store.migrations import MIGRATIONS
 
@@ -193,16 +203,121 @@ class PostgresStore:
 
         return self._run(work)
 
-    def erase_payloads(self, subject_ref: bytes, erased_at: float) -> list[int]:
+    def payloads(self, start: int, end: int) -> dict[int, bytes]:
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> dict[int, bytes]:
+            check_range(start, end, _read_state(conn, lock=False)[0])
+            rows = conn.execute("SELECT leaf_index, ciphertext FROM payload WHERE leaf_index >= %s"
+                                " AND leaf_index < %s AND ciphertext IS NOT NULL ORDER BY leaf_index",
+                                (start, end)).fetchall()
+            return {int(index): bytes(data) for index, data in rows}
+
+        return self._run(work)
+
+    def subject_key(self, subject_ref: bytes) -> SubjectKey | None:
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> SubjectKey | None:
+            row = conn.execute("SELECT key_id, wrapped FROM subject_key WHERE subject_ref = %s"
+                               " AND destroyed_at IS NULL", (bytes(subject_ref),)).fetchone()
+            return None if row is None else SubjectKey(str(row[0]), bytes(row[1]))
+
+        return self._run(work)
+
+    def add_subject_key(self, subject_ref: bytes, key: SubjectKey, created_at: float) -> SubjectKey:
         ref = bytes(subject_ref)
 
-        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> list[int]:
-            rows = conn.execute("DELETE FROM subject_index WHERE subject_ref = %s RETURNING leaf_index",
-                                (ref,)).fetchall()
-            indices = sorted(int(row[0]) for row in rows)
-            conn.execute("UPDATE payload SET ciphertext = NULL, erased_at = %s"
-                         " WHERE leaf_index = ANY(%s) AND erased_at IS NULL", (erased_at, indices))
-            return indices
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> SubjectKey:
+            taken = conn.execute("SELECT 1 FROM subject_key WHERE key_id = %s", (key.key_id,)).fetchone()
+            if taken is not None:
+                raise InputError(f"payload key id {key.key_id!r} is taken", path="$.key_id")
+            # a concurrent writer may add the subject's key first: then keep theirs
+            conn.execute("INSERT INTO subject_key (key_id, subject_ref, wrapped, created_at)"
+                         " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                         (key.key_id, ref, bytes(key.wrapped), created_at))
+            row = conn.execute("SELECT key_id, wrapped FROM subject_key WHERE subject_ref = %s"
+                               " AND destroyed_at IS NULL", (ref,)).fetchone()
+            if row is None:
+                raise InternalError("a subject key vanished while it was being added")
+            return SubjectKey(str(row[0]), bytes(row[1]))
+
+        return self._run(work)
+
+    def wrapped_key(self, key_id: str) -> bytes | None:
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> bytes | None:
+            row = conn.execute("SELECT wrapped FROM subject_key WHERE key_id = %s", (key_id,)).fetchone()
+            return None if row is None or row[0] is None else bytes(row[0])
+
+        return self._run(work)
+
+    def erase_subject(self, subject_ref: bytes, erased_at: float) -> Erasure:
+        ref = bytes(subject_ref)
+
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> Erasure:
+            conn.execute("UPDATE subject_key SET wrapped = NULL, destroyed_at = %s"
+                         " WHERE subject_ref = %s AND destroyed_at IS NULL", (erased_at, ref))
+            rows = conn.execute(
+                "SELECT s.leaf_index FROM subject_index s JOIN payload p ON p.leaf_index = s.leaf_index"
+                " WHERE s.subject_ref = %s AND p.ciphertext IS NOT NULL ORDER BY s.leaf_index"
+                " FOR UPDATE OF p", (ref,)).fetchall()
+            indices = tuple(int(row[0]) for row in rows)
+            conn.execute("UPDATE payload SET ciphertext = NULL, erased_at = %s WHERE leaf_index = ANY(%s)",
+                         (erased_at, list(indices)))
+            conn.execute("DELETE FROM subject_index WHERE leaf_index = ANY(%s) OR subject_ref = %s",
+                         (list(indices), ref))
+            row = conn.execute("INSERT INTO erasure (indices, erased_at) VALUES (%s, %s) RETURNING id",
+                               (encode_indices(indices), erased_at)).fetchone()
+            assert row is not None
+            return Erasure(int(row[0]), indices, erased_at)
+
+        return self._run(work)
+
+    def erasures(self, *, pending: bool = False) -> list[Erasure]:
+        query = "SELECT id, indices, erased_at, leaf_index FROM erasure"
+        query += " WHERE leaf_index IS NULL ORDER BY id" if pending else " ORDER BY id"
+
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> list[Erasure]:
+            return [Erasure(int(i), decode_indices(str(ix)), float(at), None if leaf is None else int(leaf))
+                    for i, ix, at, leaf in conn.execute(query.encode()).fetchall()]
+
+        return self._run(work)
+
+    def record_erasure_leaf(self, erasure_id: int, leaf_index: int) -> None:
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+            cursor = conn.execute("UPDATE erasure SET leaf_index = %s WHERE id = %s", (leaf_index, erasure_id))
+            if cursor.rowcount != 1:
+                raise InputError(f"no erasure {erasure_id}", path="$.erasure_id")
+
+        self._run(work)
+
+    def prune(self, below: int, pruned_at: float, keep: Sequence[int] = ()) -> int:
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> int:
+            size = _read_state(conn, lock=True)[0]
+            check_range(0, below, size)
+            row = conn.execute("SELECT pruned_below FROM tree_state WHERE id = 0").fetchone()
+            floor = int(row[0]) if row else 0
+            if below <= floor:
+                return floor
+            runs = clear_runs(floor, below, keep)
+            if runs:
+                conn.cursor().executemany("UPDATE leaf SET data = ''::bytea WHERE idx >= %s AND idx < %s", runs)
+            conn.execute("DELETE FROM subject_index WHERE leaf_index < %s", (below,))
+            conn.execute("DELETE FROM payload WHERE leaf_index < %s", (below,))
+            conn.execute("UPDATE tree_state SET pruned_below = %s WHERE id = 0", (below,))
+            return below
+
+        return self._run(work)
+
+    def pruned_below(self) -> int:
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> int:
+            row = conn.execute("SELECT pruned_below FROM tree_state WHERE id = 0").fetchone()
+            return int(row[0]) if row else 0
+
+        return self._run(work)
+
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> list[bytes]:
+            check_range(start, end, _read_state(conn, lock=False)[0])
+            rows = conn.execute("SELECT hash FROM leaf WHERE idx >= %s AND idx < %s ORDER BY idx",
+                                (start, end)).fetchall()
+            return [bytes(row[0]) for row in rows]
 
         return self._run(work)
 

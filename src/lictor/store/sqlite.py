@@ -15,14 +15,24 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from lictor.audit.port import AppendResult, Payload, StoredCheckpoint, TreeState
+from lictor.audit.port import (
+    AppendResult,
+    Erasure,
+    Payload,
+    StoredCheckpoint,
+    SubjectKey,
+    TreeState,
+)
 from lictor.errors import InputError, InternalError, LictorError
 from lictor.store.batch import (
     check_batch,
     check_checkpoint,
     check_range,
+    clear_runs,
     decode_frontier,
+    decode_indices,
     encode_frontier,
+    encode_indices,
 )
 from lictor.store.migrations import MIGRATIONS
 
@@ -203,19 +213,113 @@ class SqliteStore:
             return None
         return Payload(bytes(row[0]), str(row[1]), tuple(bytes(ref[0]) for ref in refs))
 
-    def erase_payloads(self, subject_ref: bytes, erased_at: float) -> list[int]:
+    def payloads(self, start: int, end: int) -> dict[int, bytes]:
+        with self._reader() as conn:
+            conn.execute("BEGIN")
+            try:
+                check_range(start, end, _read_state(conn)[0])
+                rows = conn.execute("SELECT leaf_index, ciphertext FROM payload WHERE leaf_index >= ?"
+                                    " AND leaf_index < ? AND ciphertext IS NOT NULL ORDER BY leaf_index",
+                                    (start, end)).fetchall()
+            finally:
+                conn.execute("COMMIT")
+        return {int(index): bytes(data) for index, data in rows}
+
+    def subject_key(self, subject_ref: bytes) -> SubjectKey | None:
+        with self._reader() as conn:
+            row = conn.execute("SELECT key_id, wrapped FROM subject_key WHERE subject_ref = ?"
+                               " AND destroyed_at IS NULL", (bytes(subject_ref),)).fetchone()
+        return None if row is None else SubjectKey(str(row[0]), bytes(row[1]))
+
+    def add_subject_key(self, subject_ref: bytes, key: SubjectKey, created_at: float) -> SubjectKey:
         ref = bytes(subject_ref)
 
-        def work(conn: sqlite3.Connection) -> list[int]:
-            indices = [int(row[0]) for row in conn.execute(
-                "SELECT leaf_index FROM subject_index WHERE subject_ref = ? ORDER BY leaf_index", (ref,))]
-            conn.executemany("UPDATE payload SET ciphertext = NULL, erased_at = ?"
-                             " WHERE leaf_index = ? AND erased_at IS NULL",
-                             [(erased_at, index) for index in indices])
-            conn.execute("DELETE FROM subject_index WHERE subject_ref = ?", (ref,))
-            return indices
+        def work(conn: sqlite3.Connection) -> SubjectKey:
+            row = conn.execute("SELECT key_id, wrapped FROM subject_key WHERE subject_ref = ?"
+                               " AND destroyed_at IS NULL", (ref,)).fetchone()
+            if row is not None:
+                return SubjectKey(str(row[0]), bytes(row[1]))
+            try:
+                conn.execute("INSERT INTO subject_key (key_id, subject_ref, wrapped, created_at)"
+                             " VALUES (?, ?, ?, ?)", (key.key_id, ref, bytes(key.wrapped), created_at))
+            except sqlite3.IntegrityError as exc:
+                raise InputError(f"payload key id {key.key_id!r} is taken", path="$.key_id") from exc
+            return key
 
         return self._run(work)
+
+    def wrapped_key(self, key_id: str) -> bytes | None:
+        with self._reader() as conn:
+            row = conn.execute("SELECT wrapped FROM subject_key WHERE key_id = ?", (key_id,)).fetchone()
+        return None if row is None or row[0] is None else bytes(row[0])
+
+    def erase_subject(self, subject_ref: bytes, erased_at: float) -> Erasure:
+        ref = bytes(subject_ref)
+
+        def work(conn: sqlite3.Connection) -> Erasure:
+            conn.execute("UPDATE subject_key SET wrapped = NULL, destroyed_at = ?"
+                         " WHERE subject_ref = ? AND destroyed_at IS NULL", (erased_at, ref))
+            indices = tuple(int(row[0]) for row in conn.execute(
+                "SELECT s.leaf_index FROM subject_index s JOIN payload p ON p.leaf_index = s.leaf_index"
+                " WHERE s.subject_ref = ? AND p.ciphertext IS NOT NULL ORDER BY s.leaf_index", (ref,)))
+            conn.executemany("UPDATE payload SET ciphertext = NULL, erased_at = ? WHERE leaf_index = ?",
+                             [(erased_at, index) for index in indices])
+            conn.executemany("DELETE FROM subject_index WHERE leaf_index = ?", [(index,) for index in indices])
+            conn.execute("DELETE FROM subject_index WHERE subject_ref = ?", (ref,))
+            cursor = conn.execute("INSERT INTO erasure (indices, erased_at) VALUES (?, ?)",
+                                  (encode_indices(indices), erased_at))
+            assert cursor.lastrowid is not None
+            return Erasure(int(cursor.lastrowid), indices, erased_at)
+
+        return self._run(work)
+
+    def erasures(self, *, pending: bool = False) -> list[Erasure]:
+        query = "SELECT id, indices, erased_at, leaf_index FROM erasure"
+        query += " WHERE leaf_index IS NULL ORDER BY id" if pending else " ORDER BY id"
+        with self._reader() as conn:
+            rows = conn.execute(query).fetchall()
+        return [Erasure(int(i), decode_indices(str(ix)), float(at), None if leaf is None else int(leaf))
+                for i, ix, at, leaf in rows]
+
+    def record_erasure_leaf(self, erasure_id: int, leaf_index: int) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            cursor = conn.execute("UPDATE erasure SET leaf_index = ? WHERE id = ?", (leaf_index, erasure_id))
+            if cursor.rowcount != 1:
+                raise InputError(f"no erasure {erasure_id}", path="$.erasure_id")
+
+        self._run(work)
+
+    def prune(self, below: int, pruned_at: float, keep: Sequence[int] = ()) -> int:
+        def work(conn: sqlite3.Connection) -> int:
+            size = _read_state(conn)[0]
+            check_range(0, below, size)
+            floor = int(conn.execute("SELECT pruned_below FROM tree_state WHERE id = 0").fetchone()[0])
+            if below <= floor:
+                return floor
+            runs = clear_runs(floor, below, keep)
+            if runs:
+                conn.executemany("UPDATE leaf SET data = X'' WHERE idx >= ? AND idx < ?", runs)
+            conn.execute("DELETE FROM subject_index WHERE leaf_index < ?", (below,))
+            conn.execute("DELETE FROM payload WHERE leaf_index < ?", (below,))
+            conn.execute("UPDATE tree_state SET pruned_below = ? WHERE id = 0", (below,))
+            return below
+
+        return self._run(work)
+
+    def pruned_below(self) -> int:
+        with self._reader() as conn:
+            return int(conn.execute("SELECT pruned_below FROM tree_state WHERE id = 0").fetchone()[0])
+
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        with self._reader() as conn:
+            conn.execute("BEGIN")
+            try:
+                check_range(start, end, _read_state(conn)[0])
+                rows = conn.execute("SELECT hash FROM leaf WHERE idx >= ? AND idx < ? ORDER BY idx",
+                                    (start, end)).fetchall()
+            finally:
+                conn.execute("COMMIT")
+        return [bytes(row[0]) for row in rows]
 
     def close(self) -> None:
         with self._lock, self._readers_lock:
