@@ -25,6 +25,7 @@ from lictor.audit.note import Verifier
 from lictor.audit.port import AuditStore
 from lictor.audit.signer import FileSigner
 from lictor.audit.verify import VerifyReport, verify_log
+from lictor.config import Settings
 from lictor.errors import ConfigError
 from lictor.model import Action, Decision, Finding, RuleError, Verdict
 from lictor.policy import PolicySet, load_policies
@@ -128,6 +129,22 @@ class Gateway:
     def close(self) -> None:
         self.log.close()
         self._store.close()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, policies: PolicySet | None = None) -> Gateway:
+        """Build a gateway from validated settings (:func:`lictor.config.load_settings`); ``policies``,
+        when given loaded, are used instead of loading the ``policies`` directory."""
+        audit = settings.audit
+        policy_set = policies if policies is not None else load_policies(
+            settings.policies, default_verdict=settings.default_verdict)
+        signer = _signer(audit.key_file, audit.origin)
+        store = open_store(settings.database)
+        log = AuditLog(store=store, signer=signer, max_batch=audit.max_batch, max_delay=audit.max_delay)
+        gateway = cls(policies=policy_set, log=log, store=store, risk_tiers=settings.risk_tiers,
+                      default_risk_tier=settings.default_risk_tier, unsafe_fail_open=audit.unsafe_fail_open)
+        log.start()
+        gateway.record_config(vkey=signer.vkey)
+        return gateway
 
 
 class AuditReader:

@@ -18,24 +18,38 @@ from lictor.audit.bundle import read_bundle
 from lictor.audit.note import Verifier
 from lictor.audit.signer import FileSigner
 from lictor.audit.verify import EXIT_CODES, LogVerificationError, VerifyReport, verify_log
+from lictor.cli.options import CONFIG_OPTION, override, read_settings
+from lictor.config import Settings
 from lictor.errors import LictorError, VerificationError
-from lictor.runtime import DEFAULT_DATABASE, DEFAULT_KEY_FILE, export_bundle, open_audit_reader
+from lictor.runtime import export_bundle, open_audit_reader
 
 __all__ = ["audit_group"]
 
-_DB = click.option("--db", "database", default=DEFAULT_DATABASE, envvar="LICTOR_DATABASE", show_default=True,
-                   help="The audit store: sqlite:///FILE or postgresql://USER@HOST/DB.")
+_DB = click.option("--db", "database", default=None,
+                   help="The audit store: sqlite:///FILE or postgresql://USER@HOST/DB "
+                        "(default: the database setting, sqlite:///lictor.db).")
 
 
-def _verifier(key: str | None, key_file: str | None) -> Verifier:
-    """The pinned public key (vkey text or a file holding it), or the deployment's own key file."""
+def _settings(config_file: Path | None, database: str | None = None, key_file: str | None = None) -> Settings:
+    return override(read_settings(config_file),
+                    {"database": database, "audit.key_file": Path(key_file) if key_file else None})
+
+
+def _verifier(key: str | None, settings: Settings) -> Verifier:
+    """The pinned public key (vkey text or a file holding it), or the deployment's own key file; a
+    configured ``audit.origin`` must be the key's name."""
     try:
         if key:
             text = Path(key).read_text().strip() if Path(key).is_file() else key.strip()
-            return Verifier.from_vkey(text)
-        return FileSigner(Path(key_file or DEFAULT_KEY_FILE)).verifier
+            verifier = Verifier.from_vkey(text)
+        else:
+            verifier = FileSigner(settings.audit.key_file).verifier
     except (OSError, LictorError) as exc:
         raise click.UsageError(f"cannot read the public key: {exc}") from None
+    if settings.is_set("audit.origin") and verifier.name != settings.audit.origin:
+        raise click.UsageError(f"the key is for the log {verifier.name!r}, but audit.origin "
+                               f"({settings.sources['audit.origin']}) is {settings.audit.origin!r}")
+    return verifier
 
 
 @click.group("audit")
@@ -53,11 +67,11 @@ def _fail(exc: LogVerificationError, as_json: bool) -> NoReturn:
     sys.exit(exc.exit_code)
 
 
-def _verify_database(database: str, key: str | None, key_file: str | None, extra: list[str],
+def _verify_database(settings: Settings, key: str | None, extra: list[str],
                      max_seal_interval: float | None) -> VerifyReport:
-    verifier = _verifier(key, key_file)
+    verifier = _verifier(key, settings)
     try:
-        reader = open_audit_reader(database)
+        reader = open_audit_reader(settings.database)
     except LictorError as exc:
         raise click.UsageError(str(exc)) from None
     try:
@@ -68,7 +82,8 @@ def _verify_database(database: str, key: str | None, key_file: str | None, extra
 
 
 def _verify_bundle(ctx: click.Context, bundle: Path, key: str | None, key_file: str | None,
-                   trust_bundle_key: bool, extra: list[str], max_seal_interval: float | None) -> VerifyReport:
+                   trust_bundle_key: bool, extra: list[str], max_seal_interval: float | None,
+                   config_file: Path | None) -> VerifyReport:
     if ctx.get_parameter_source("database") is ParameterSource.COMMANDLINE:
         raise click.UsageError("give either --db or a BUNDLE directory, not both")
     if key_file:
@@ -77,7 +92,7 @@ def _verify_bundle(ctx: click.Context, bundle: Path, key: str | None, key_file: 
         raise click.UsageError(
             "pin the log's public key with --key VKEY (obtained out of band, e.g. from the operator's "
             "`lictor audit key`); the bundle's own key.vkey is not trusted unless you pass --trust-bundle-key")
-    pinned = _verifier(key, None) if key else None
+    pinned = _verifier(key, read_settings(config_file)) if key else None
     contents = read_bundle(bundle)
     if pinned is None:
         try:
@@ -102,19 +117,21 @@ def _verify_bundle(ctx: click.Context, bundle: Path, key: str | None, key_file: 
 @click.option("--max-seal-interval", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds: a longer time without a seal leaf is a policy violation (exit 3).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
+@CONFIG_OPTION
 @click.pass_context
-def verify_command(ctx: click.Context, bundle: Path | None, database: str, key: str | None, key_file: str | None,
-                   trust_bundle_key: bool, checkpoint_files: tuple[str, ...], max_seal_interval: float | None,
-                   as_json: bool) -> None:
+def verify_command(ctx: click.Context, bundle: Path | None, database: str | None, key: str | None,
+                   key_file: str | None, trust_bundle_key: bool, checkpoint_files: tuple[str, ...],
+                   max_seal_interval: float | None, as_json: bool, config_file: Path | None) -> None:
     """Verify every leaf, root and checkpoint signature of the log in --db or in a BUNDLE directory."""
     extra = [Path(f).read_text() for f in checkpoint_files]
     try:
         if bundle is None:
             if trust_bundle_key:
                 raise click.UsageError("--trust-bundle-key applies only to a BUNDLE directory")
-            report = _verify_database(database, key, key_file, extra, max_seal_interval)
+            report = _verify_database(_settings(config_file, database, key_file), key, extra, max_seal_interval)
         else:
-            report = _verify_bundle(ctx, bundle, key, key_file, trust_bundle_key, extra, max_seal_interval)
+            report = _verify_bundle(ctx, bundle, key, key_file, trust_bundle_key, extra, max_seal_interval,
+                                    config_file)
     except LogVerificationError as exc:
         _fail(exc, as_json)
     if as_json:
@@ -132,11 +149,14 @@ def verify_command(ctx: click.Context, bundle: Path | None, database: str, key: 
               help="The bundle directory to create; it must not exist or be empty.")
 @click.option("--key", default=None, help="The log's public key (vkey text, or a file holding it).")
 @click.option("--key-file", default=None, help="The deployment's own signing key file (its public half is used).")
-def export_command(database: str, out_dir: Path, key: str | None, key_file: str | None) -> None:
+@CONFIG_OPTION
+def export_command(database: str | None, out_dir: Path, key: str | None, key_file: str | None,
+                   config_file: Path | None) -> None:
     """Write the log to an auditor bundle: leaves, checkpoints, public key and a hashed manifest."""
-    verifier = _verifier(key, key_file)
+    settings = _settings(config_file, database, key_file)
+    verifier = _verifier(key, settings)
     try:
-        path, leaves, notes = export_bundle(database, out_dir, verifier.vkey)
+        path, leaves, notes = export_bundle(settings.database, out_dir, verifier.vkey)
     except (LictorError, ValueError, OSError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -145,9 +165,10 @@ def export_command(database: str, out_dir: Path, key: str | None, key_file: str 
 
 @audit_group.command("checkpoint")
 @_DB
-def checkpoint_command(database: str) -> None:
+@CONFIG_OPTION
+def checkpoint_command(database: str | None, config_file: Path | None) -> None:
     """Print the latest signed checkpoint note."""
-    reader = open_audit_reader(database)
+    reader = open_audit_reader(_settings(config_file, database).database)
     try:
         note = reader.latest_checkpoint()
     finally:
@@ -164,10 +185,13 @@ def checkpoint_command(database: str) -> None:
 @click.option("--key", default=None, help="The pinned public key (vkey text, or a file holding it).")
 @click.option("--key-file", default=None, help="The deployment's own signing key file.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the default is a short text form).")
-def proof_command(index: int, database: str, key: str | None, key_file: str | None, as_json: bool) -> None:
+@CONFIG_OPTION
+def proof_command(index: int, database: str | None, key: str | None, key_file: str | None, as_json: bool,
+                  config_file: Path | None) -> None:
     """An RFC 6962 inclusion proof of leaf INDEX in the latest signed checkpoint."""
-    verifier = _verifier(key, key_file)
-    reader = open_audit_reader(database)
+    settings = _settings(config_file, database, key_file)
+    verifier = _verifier(key, settings)
+    reader = open_audit_reader(settings.database)
     try:
         proof = reader.proof(index, verifier, verifier.name)
     except (LictorError, VerificationError) as exc:
@@ -184,10 +208,12 @@ def proof_command(index: int, database: str, key: str | None, key_file: str | No
 
 
 @audit_group.command("key")
-@click.option("--key-file", default=DEFAULT_KEY_FILE, show_default=True, help="The signing key file.")
-def key_command(key_file: str) -> None:
+@click.option("--key-file", default=None,
+              help="The signing key file (default: the audit.key_file setting, lictor-audit.key).")
+@CONFIG_OPTION
+def key_command(key_file: str | None, config_file: Path | None) -> None:
     """Print the log's public key (C2SP vkey) for auditors to pin."""
     try:
-        click.echo(FileSigner(Path(key_file)).vkey)
+        click.echo(FileSigner(_settings(config_file, key_file=key_file).audit.key_file).vkey)
     except LictorError as exc:
         raise click.UsageError(str(exc)) from None
