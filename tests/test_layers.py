@@ -1,6 +1,6 @@
 """The dependency direction of the layers, read from the code's own imports.
 
-kernel (errors, model) <- domain (policy) <- delivery (cli). Frameworks stay in delivery; the
+kernel (errors, model) <- domain (policy) <- adapters (store, config) <- delivery (cli). Frameworks stay in delivery; the
 policy engine imports no I/O framework, no CLI and no storage driver.
 """
 
@@ -22,10 +22,11 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "lictor.policy": ({"lictor.errors", "lictor.model", "lictor.policy"}, {"yaml", "lark", "celpy", "re2"}),
     "lictor.audit": ({"lictor.errors", "lictor.model", "lictor.audit"}, {"cryptography"}),
     "lictor.store": ({"lictor.errors", "lictor.model", "lictor.audit", "lictor.store"}, {"psycopg"}),
+    "lictor.config": ({"lictor.errors", "lictor.model", "lictor.config"}, {"yaml"}),
     "lictor.runtime": ({"lictor"}, set()),
     # delivery: the runtime and domain types, never a concrete store
-    "lictor.cli": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.audit", "lictor.runtime",
-                    "lictor.cli"}, {"click"}),
+    "lictor.cli": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.audit", "lictor.config",
+                    "lictor.runtime", "lictor.cli"}, {"click"}),
 }
 
 # the package root itself (``from lictor import __version__``) re-exports, and may be named by delivery

@@ -9,7 +9,8 @@ import pytest
 
 import lictor
 
-PACKAGES = ["lictor", "lictor.policy", "lictor.audit", "lictor.store", "lictor.errors", "lictor.model"]
+PACKAGES = ["lictor", "lictor.policy", "lictor.audit", "lictor.store", "lictor.errors", "lictor.model",
+            "lictor.config"]
 
 
 def isort_style(name: str) -> tuple[int, str]:

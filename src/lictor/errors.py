@@ -70,14 +70,20 @@ class PolicyError(LictorError):
 
 
 class ConfigError(LictorError):
-    """A configuration setting that is missing or invalid; ``path`` names the setting."""
+    """A configuration setting that is missing or invalid; ``path`` names the setting
+    (``audit.durability``), ``where`` where its value came from (``lictor.yaml:7:3``, ``LICTOR_PORT``).
+    When several settings are wrong at once, ``problems`` holds one ConfigError for each."""
 
     code = "invalid_config"
 
-    def __init__(self, message: str, *, path: str = "") -> None:
-        super().__init__(f"{path}: {message}" if path else message)
+    def __init__(self, message: str, *, path: str = "", where: str = "",
+                 problems: Iterable[ConfigError] = ()) -> None:
+        prefix = ": ".join(part for part in (where, path) if part)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
         self.message = message
         self.path = path
+        self.where = where
+        self.problems: tuple[ConfigError, ...] = tuple(problems) or (self,)
 
 
 class VerificationError(LictorError):

@@ -29,6 +29,7 @@ from lictor.audit.payload import PayloadKeys, PayloadVault, payload_document, pa
 from lictor.audit.port import AuditStore, Erasure
 from lictor.audit.signer import FileSigner
 from lictor.audit.verify import VerifyReport, verify_log
+from lictor.config import Settings
 from lictor.errors import ConfigError, InputError, LictorError
 from lictor.model import Action, Decision, Finding, RuleError, Verdict
 from lictor.policy import PolicySet, load_policies
@@ -47,6 +48,12 @@ DEFAULT_SAMPLE_RATES = {"high": 1.0, "medium": 0.5, "low": 0.1}
 #: Erasure leaves list at most this many leaf indices each (a leaf is at most 64 KiB).
 ERASURE_INDICES_PER_LEAF = 4000
 _BASIS = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+
+
+def keep_always(decision: Decision) -> bool:
+    """Enforcement and LOG (every verdict but ALLOW), errors and reviews keep their full record (the
+    payload) at every risk tier: they are never sampled away."""
+    return decision.verdict is not Verdict.ALLOW or bool(decision.errors) or bool(decision.review)
 
 
 def data_subjects(action: Action) -> list[str]:
@@ -74,7 +81,10 @@ class Gateway:
 
     def __init__(self, *, policies: PolicySet, log: AuditLog, store: AuditStore, vault: PayloadVault,
                  risk_tiers: Mapping[str, str] | None = None, default_risk_tier: str = "high",
-                 sample_rates: Mapping[str, float] | None = None, unsafe_fail_open: bool = False) -> None:
+                 sample_rates: Mapping[str, float] | None = None, unsafe_fail_open: bool = False,
+                 durability: str = "sync") -> None:
+        if durability not in ("sync", "async"):
+            raise ConfigError(f"durability is sync or async, got {durability!r}", path="audit.durability")
         for system, tier in {**(risk_tiers or {}), "*": default_risk_tier}.items():
             if tier not in RISK_TIERS:
                 raise ConfigError(f"risk tier must be one of {', '.join(RISK_TIERS)}, got {tier!r}",
@@ -95,13 +105,15 @@ class Gateway:
         self._default_risk = default_risk_tier
         self._rates = {tier: float(rates[tier]) for tier in RISK_TIERS}
         self.unsafe_fail_open = unsafe_fail_open
+        self.durability = durability
 
     @classmethod
     def open(cls, *, policies: PolicySet | str | Path, database: str = DEFAULT_DATABASE, key_file: str | Path = DEFAULT_KEY_FILE,
              payload_key_file: str | Path = DEFAULT_PAYLOAD_KEY_FILE, origin: str = DEFAULT_ORIGIN,
              default_verdict: Verdict = Verdict.ALLOW, risk_tiers: Mapping[str, str] | None = None,
              default_risk_tier: str = "high", sample_rates: Mapping[str, float] | None = None,
-             unsafe_fail_open: bool = False) -> Gateway:
+             unsafe_fail_open: bool = False, max_batch: int = 256, max_delay: float = 0.002,
+             durability: str = "sync") -> Gateway:
         """Build a gateway: load policies (unless given loaded, with their own default verdict), open the
         store, the signer and the payload keys (both generated on first use in files beside the
         database, never stored in it) and the audit log. Erasures a crash left without their leaf
@@ -111,11 +123,11 @@ class Gateway:
         signer = _signer(key_file, origin)
         keys = PayloadKeys.open(payload_key_file)
         store = open_store(database)
-        log = AuditLog(store=store, signer=signer)
+        log = AuditLog(store=store, signer=signer, max_batch=max_batch, max_delay=max_delay)
         log.start()
         gateway = cls(policies=policy_set, log=log, store=store, vault=PayloadVault(keys, store),
                       risk_tiers=risk_tiers, default_risk_tier=default_risk_tier, sample_rates=sample_rates,
-                      unsafe_fail_open=unsafe_fail_open)
+                      unsafe_fail_open=unsafe_fail_open, durability=durability)
         gateway.record_config(vkey=signer.vkey)
         gateway.record_pending_erasures()
         return gateway
@@ -130,6 +142,7 @@ class Gateway:
             "sample_rates": self._rates,
             "sampling_key_sha256": self.vault.keys.sampling_fingerprint(),
             "unsafe_fail_open": self.unsafe_fail_open,
+            "durability": self.durability,
             "vkey": vkey,
         }
 
@@ -155,8 +168,7 @@ class Gateway:
             tier = self.risk_tier(action.system)
             rate = self._rates[tier]
             selected = sampled(self.vault.keys.sampling, decision.decision_id, rate)
-            # enforcement, reviews and errors are never sampled away
-            keep = selected or decision.verdict is not Verdict.ALLOW or bool(decision.errors) or bool(decision.review)
+            keep = selected or keep_always(decision)
             salts = new_salts()
             values = sensitive_values(decision, action)
             payload = self.vault.seal(payload_document(values, salts), data_subjects(action)) if keep else None
@@ -164,6 +176,11 @@ class Gateway:
                                  detail="full" if keep else "summary",
                                  sampling={"rate": rate, "selected": selected},
                                  payload_ref=payload_ref(payload.ciphertext) if payload else None)
+            if (self.durability == "async" and tier == "low" and decision.verdict in (Verdict.ALLOW, Verdict.LOG)
+                    and not decision.errors and not decision.review):
+                # low-risk ALLOW/LOG: queued, returned before it is durable (loss window: one batch)
+                self.log.submit(leaf, payload)
+                return dataclasses.replace(decision, audit={"index": None, "durability": "async"})
             receipt = self.log.append(leaf, payload)
         except (LictorError, ValueError, TypeError) as exc:  # the log or the payload store failed
             if self.unsafe_fail_open:
@@ -191,6 +208,19 @@ class Gateway:
     def close(self) -> None:
         self.log.close()
         self._store.close()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, policies: PolicySet | None = None) -> Gateway:
+        """Build a gateway from validated settings (:func:`lictor.config.load_settings`); ``policies``,
+        when given loaded, are used instead of loading the ``policies`` directory."""
+        audit = settings.audit
+        return cls.open(policies=policies if policies is not None else settings.policies,
+                        database=settings.database, key_file=audit.key_file,
+                        payload_key_file=audit.payload_key_file, origin=audit.origin,
+                        default_verdict=settings.default_verdict, risk_tiers=settings.risk_tiers,
+                        default_risk_tier=settings.default_risk_tier, sample_rates=audit.sample_rates,
+                        unsafe_fail_open=audit.unsafe_fail_open, max_batch=audit.max_batch,
+                        max_delay=audit.max_delay, durability=audit.durability)
 
 
 class Custodian:

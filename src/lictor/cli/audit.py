@@ -22,31 +22,40 @@ from lictor.audit.note import Verifier
 from lictor.audit.payload import PayloadKeys
 from lictor.audit.signer import FileSigner
 from lictor.audit.verify import EXIT_CODES, LogVerificationError, VerifyReport, verify_log
+from lictor.cli.options import CONFIG_OPTION, override, read_settings
+from lictor.config import Settings
 from lictor.errors import LictorError, VerificationError
-from lictor.runtime import (
-    DEFAULT_DATABASE,
-    DEFAULT_KEY_FILE,
-    DEFAULT_PAYLOAD_KEY_FILE,
-    export_bundle,
-    open_audit_reader,
-    open_custodian,
-)
+from lictor.runtime import export_bundle, open_audit_reader, open_custodian
 
 __all__ = ["audit_group"]
 
-_DB = click.option("--db", "database", default=DEFAULT_DATABASE, envvar="LICTOR_DATABASE", show_default=True,
-                   help="The audit store: sqlite:///FILE or postgresql://USER@HOST/DB.")
+_DB = click.option("--db", "database", default=None,
+                   help="The audit store: sqlite:///FILE or postgresql://USER@HOST/DB "
+                        "(default: the database setting, sqlite:///lictor.db).")
 
 
-def _verifier(key: str | None, key_file: str | None) -> Verifier:
-    """The pinned public key (vkey text or a file holding it), or the deployment's own key file."""
+def _settings(config_file: Path | None, database: str | None = None, key_file: str | None = None,
+              payload_key_file: str | None = None) -> Settings:
+    return override(read_settings(config_file),
+                    {"database": database, "audit.key_file": Path(key_file) if key_file else None,
+                     "audit.payload_key_file": Path(payload_key_file) if payload_key_file else None})
+
+
+def _verifier(key: str | None, settings: Settings) -> Verifier:
+    """The pinned public key (vkey text or a file holding it), or the deployment's own key file; a
+    configured ``audit.origin`` must be the key's name."""
     try:
         if key:
             text = Path(key).read_text().strip() if Path(key).is_file() else key.strip()
-            return Verifier.from_vkey(text)
-        return FileSigner(Path(key_file or DEFAULT_KEY_FILE)).verifier
+            verifier = Verifier.from_vkey(text)
+        else:
+            verifier = FileSigner(settings.audit.key_file).verifier
     except (OSError, LictorError) as exc:
         raise click.UsageError(f"cannot read the public key: {exc}") from None
+    if settings.is_set("audit.origin") and verifier.name != settings.audit.origin:
+        raise click.UsageError(f"the key is for the log {verifier.name!r}, but audit.origin "
+                               f"({settings.sources['audit.origin']}) is {settings.audit.origin!r}")
+    return verifier
 
 
 @click.group("audit")
@@ -64,10 +73,11 @@ def _fail(exc: LogVerificationError, as_json: bool) -> NoReturn:
     sys.exit(exc.exit_code)
 
 
-def _payload_keys(payload_key_file: str | None, own_deployment: bool) -> PayloadKeys | None:
-    """The payload keys named, or the deployment's own when verifying it with its own signing key."""
-    path = payload_key_file or (DEFAULT_PAYLOAD_KEY_FILE if own_deployment else None)
-    if path is None or (payload_key_file is None and not Path(path).exists()):
+def _payload_keys(settings: Settings, explicit: bool, own_deployment: bool) -> PayloadKeys | None:
+    """The payload keys named on the command line, or the deployment's own (when verifying it with
+    its own signing key and the file exists)."""
+    path = settings.audit.payload_key_file
+    if not explicit and (not own_deployment or not Path(path).exists()):
         return None
     try:
         return PayloadKeys.load(path)
@@ -87,25 +97,24 @@ def _sampling_key(text: str | None) -> bytes | None:
     return key
 
 
-def _verify_database(database: str, key: str | None, key_file: str | None, extra: list[str],
-                     max_seal_interval: float | None, payload_key_file: str | None,
-                     sampling_key: bytes | None) -> VerifyReport:
-    verifier = _verifier(key, key_file)
-    keys = _payload_keys(payload_key_file, own_deployment=key is None)
+def _verify_database(settings: Settings, key: str | None, extra: list[str], max_seal_interval: float | None,
+                     payload_keys: PayloadKeys | None, sampling_key: bytes | None) -> VerifyReport:
+    verifier = _verifier(key, settings)
     try:
-        reader = open_audit_reader(database)
+        reader = open_audit_reader(settings.database)
     except LictorError as exc:
         raise click.UsageError(str(exc)) from None
     try:
         return reader.verify(verifier, origin=verifier.name, extra_checkpoints=extra,
-                             max_seal_interval=max_seal_interval, payload_keys=keys, sampling_key=sampling_key)
+                             max_seal_interval=max_seal_interval, payload_keys=payload_keys,
+                             sampling_key=sampling_key)
     finally:
         reader.close()
 
 
 def _verify_bundle(ctx: click.Context, bundle: Path, key: str | None, key_file: str | None,
                    trust_bundle_key: bool, extra: list[str], max_seal_interval: float | None,
-                   sampling_key: bytes | None) -> VerifyReport:
+                   config_file: Path | None, sampling_key: bytes | None) -> VerifyReport:
     if ctx.get_parameter_source("database") is ParameterSource.COMMANDLINE:
         raise click.UsageError("give either --db or a BUNDLE directory, not both")
     if key_file:
@@ -114,7 +123,7 @@ def _verify_bundle(ctx: click.Context, bundle: Path, key: str | None, key_file: 
         raise click.UsageError(
             "pin the log's public key with --key VKEY (obtained out of band, e.g. from the operator's "
             "`lictor audit key`); the bundle's own key.vkey is not trusted unless you pass --trust-bundle-key")
-    pinned = _verifier(key, None) if key else None
+    pinned = _verifier(key, read_settings(config_file)) if key else None
     contents = read_bundle(bundle)
     if pinned is None:
         try:
@@ -141,15 +150,17 @@ def _verify_bundle(ctx: click.Context, bundle: Path, key: str | None, key_file: 
               help="Seconds: a longer time without a seal leaf is a policy violation (exit 3).")
 @click.option("--payload-key-file", default=None,
               help="The deployment's payload key file: open every payload and check it against its leaf's "
-                   "commitments, and recompute sampling (default: ./lictor-payload.key when verifying --db "
-                   "without --key).")
+                   "commitments, and recompute sampling (default: the audit.payload_key_file setting, used "
+                   "when verifying --db without --key and the file exists).")
 @click.option("--sampling-key", default=None,
               help="The sampling key (base64) the operator disclosed: recompute which decisions kept a payload.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
+@CONFIG_OPTION
 @click.pass_context
-def verify_command(ctx: click.Context, bundle: Path | None, database: str, key: str | None, key_file: str | None,
-                   trust_bundle_key: bool, checkpoint_files: tuple[str, ...], max_seal_interval: float | None,
-                   payload_key_file: str | None, sampling_key: str | None, as_json: bool) -> None:
+def verify_command(ctx: click.Context, bundle: Path | None, database: str | None, key: str | None,
+                   key_file: str | None, trust_bundle_key: bool, checkpoint_files: tuple[str, ...],
+                   max_seal_interval: float | None, payload_key_file: str | None, sampling_key: str | None,
+                   as_json: bool, config_file: Path | None) -> None:
     """Verify every leaf, root and checkpoint signature of the log in --db or in a BUNDLE directory,
     and the payloads against their leaves."""
     extra = [Path(f).read_text() for f in checkpoint_files]
@@ -158,12 +169,14 @@ def verify_command(ctx: click.Context, bundle: Path | None, database: str, key: 
         if bundle is None:
             if trust_bundle_key:
                 raise click.UsageError("--trust-bundle-key applies only to a BUNDLE directory")
-            report = _verify_database(database, key, key_file, extra, max_seal_interval, payload_key_file, sampling)
+            settings = _settings(config_file, database, key_file, payload_key_file)
+            keys = _payload_keys(settings, explicit=payload_key_file is not None, own_deployment=key is None)
+            report = _verify_database(settings, key, extra, max_seal_interval, keys, sampling)
         else:
             if payload_key_file:
                 raise click.UsageError("--payload-key-file applies to --db; a bundle holds no payloads")
             report = _verify_bundle(ctx, bundle, key, key_file, trust_bundle_key, extra, max_seal_interval,
-                                    sampling)
+                                    config_file, sampling)
     except LogVerificationError as exc:
         _fail(exc, as_json)
     if as_json:
@@ -182,11 +195,14 @@ def verify_command(ctx: click.Context, bundle: Path | None, database: str, key: 
               help="The bundle directory to create; it must not exist or be empty.")
 @click.option("--key", default=None, help="The log's public key (vkey text, or a file holding it).")
 @click.option("--key-file", default=None, help="The deployment's own signing key file (its public half is used).")
-def export_command(database: str, out_dir: Path, key: str | None, key_file: str | None) -> None:
+@CONFIG_OPTION
+def export_command(database: str | None, out_dir: Path, key: str | None, key_file: str | None,
+                   config_file: Path | None) -> None:
     """Write the log to an auditor bundle: leaves, checkpoints, public key and a hashed manifest."""
-    verifier = _verifier(key, key_file)
+    settings = _settings(config_file, database, key_file)
+    verifier = _verifier(key, settings)
     try:
-        path, leaves, notes = export_bundle(database, out_dir, verifier.vkey)
+        path, leaves, notes = export_bundle(settings.database, out_dir, verifier.vkey)
     except (LictorError, ValueError, OSError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -195,9 +211,10 @@ def export_command(database: str, out_dir: Path, key: str | None, key_file: str 
 
 @audit_group.command("checkpoint")
 @_DB
-def checkpoint_command(database: str) -> None:
+@CONFIG_OPTION
+def checkpoint_command(database: str | None, config_file: Path | None) -> None:
     """Print the latest signed checkpoint note."""
-    reader = open_audit_reader(database)
+    reader = open_audit_reader(_settings(config_file, database).database)
     try:
         note = reader.latest_checkpoint()
     finally:
@@ -214,10 +231,13 @@ def checkpoint_command(database: str) -> None:
 @click.option("--key", default=None, help="The pinned public key (vkey text, or a file holding it).")
 @click.option("--key-file", default=None, help="The deployment's own signing key file.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the default is a short text form).")
-def proof_command(index: int, database: str, key: str | None, key_file: str | None, as_json: bool) -> None:
+@CONFIG_OPTION
+def proof_command(index: int, database: str | None, key: str | None, key_file: str | None, as_json: bool,
+                  config_file: Path | None) -> None:
     """An RFC 6962 inclusion proof of leaf INDEX in the latest signed checkpoint."""
-    verifier = _verifier(key, key_file)
-    reader = open_audit_reader(database)
+    settings = _settings(config_file, database, key_file)
+    verifier = _verifier(key, settings)
+    reader = open_audit_reader(settings.database)
     try:
         proof = reader.proof(index, verifier, verifier.name)
     except (LictorError, VerificationError) as exc:
@@ -234,19 +254,22 @@ def proof_command(index: int, database: str, key: str | None, key_file: str | No
 
 
 @audit_group.command("key")
-@click.option("--key-file", default=DEFAULT_KEY_FILE, show_default=True, help="The signing key file.")
-def key_command(key_file: str) -> None:
+@click.option("--key-file", default=None,
+              help="The signing key file (default: the audit.key_file setting, lictor-audit.key).")
+@CONFIG_OPTION
+def key_command(key_file: str | None, config_file: Path | None) -> None:
     """Print the log's public key (C2SP vkey) for auditors to pin."""
     try:
-        click.echo(FileSigner(Path(key_file)).vkey)
+        click.echo(FileSigner(_settings(config_file, key_file=key_file).audit.key_file).vkey)
     except LictorError as exc:
         raise click.UsageError(str(exc)) from None
 
 
-_KEYS = click.option("--key-file", default=DEFAULT_KEY_FILE, show_default=True,
-                     help="The deployment's signing key file (a checkpoint is signed after the change).")
-_PAYLOAD_KEYS = click.option("--payload-key-file", default=DEFAULT_PAYLOAD_KEY_FILE, show_default=True,
-                             help="The deployment's payload key file.")
+_KEYS = click.option("--key-file", default=None,
+                     help="The deployment's signing key file (default: the audit.key_file setting); a "
+                          "checkpoint is signed after the change.")
+_PAYLOAD_KEYS = click.option("--payload-key-file", default=None,
+                             help="The deployment's payload key file (default: the audit.payload_key_file setting).")
 
 
 @audit_group.command("erase")
@@ -256,10 +279,14 @@ _PAYLOAD_KEYS = click.option("--payload-key-file", default=DEFAULT_PAYLOAD_KEY_F
               help="A short code for the legal basis (e.g. gdpr-art17); never free text.")
 @_KEYS
 @_PAYLOAD_KEYS
-def erase_command(database: str, subject: str, basis: str, key_file: str, payload_key_file: str) -> None:
+@CONFIG_OPTION
+def erase_command(database: str | None, subject: str, basis: str, key_file: str | None,
+                  payload_key_file: str | None, config_file: Path | None) -> None:
     """Crypto-shred a data subject's payloads and record it with an erasure leaf; the log still verifies."""
+    settings = _settings(config_file, database, key_file, payload_key_file)
     try:
-        with open_custodian(database, key_file=key_file, payload_key_file=payload_key_file) as custodian:
+        with open_custodian(settings.database, key_file=settings.audit.key_file,
+                            payload_key_file=settings.audit.payload_key_file) as custodian:
             erasure, receipts = custodian.erase(subject, basis=basis)
     except LictorError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -274,7 +301,9 @@ def erase_command(database: str, subject: str, basis: str, key_file: str, payloa
               help="Drop the content of leaves older than this time (ISO 8601 with a zone, e.g. 2026-01-01T00:00:00Z).")
 @_KEYS
 @_PAYLOAD_KEYS
-def prune_command(database: str, before: str, key_file: str, payload_key_file: str) -> None:
+@CONFIG_OPTION
+def prune_command(database: str | None, before: str, key_file: str | None, payload_key_file: str | None,
+                  config_file: Path | None) -> None:
     """Retention: drop old leaves' content and payloads (hashes stay, so the log still verifies),
     recorded first by a prune leaf."""
     try:
@@ -283,8 +312,10 @@ def prune_command(database: str, before: str, key_file: str, payload_key_file: s
         raise click.UsageError(f"--before {before!r} is not an ISO 8601 time") from None
     if cutoff.tzinfo is None:
         raise click.UsageError("--before needs a time zone, e.g. 2026-01-01T00:00:00Z")
+    settings = _settings(config_file, database, key_file, payload_key_file)
     try:
-        with open_custodian(database, key_file=key_file, payload_key_file=payload_key_file) as custodian:
+        with open_custodian(settings.database, key_file=settings.audit.key_file,
+                            payload_key_file=settings.audit.payload_key_file) as custodian:
             floor, receipt = custodian.prune(cutoff)
     except LictorError as exc:
         click.echo(f"error: {exc}", err=True)

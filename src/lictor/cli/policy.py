@@ -11,6 +11,7 @@ from typing import IO, Any
 
 import click
 
+from lictor.cli.options import CONFIG_OPTION, override, read_settings
 from lictor.errors import InputError, LictorError, PolicyError
 from lictor.model import Action, Finding, Verdict
 from lictor.policy import PolicySet, load_policies, run_policy_tests
@@ -73,34 +74,48 @@ def _documents(stream: IO[str], name: str) -> Iterator[tuple[str, Any]]:
 
 
 @click.command("eval")
-@click.option("--policies", "policies_dir", required=True, envvar="LICTOR_POLICIES",
-              type=click.Path(exists=True), help="Directory (or file) of policies.")
+@click.option("--policies", "policies_dir", default=None, type=click.Path(exists=True),
+              help="Directory (or file) of policies (default: the policies setting, ./policies).")
 @click.argument("input_file", default="-", type=click.File("r", encoding="utf-8"))
 @click.option("--explain", is_flag=True, help="Add each rule considered and why it matched or not.")
-@click.option("--default-verdict", default="ALLOW", type=_VERDICTS, show_default=True,
-              help="Verdict when no rule matches (BLOCK for default-deny).")
+@click.option("--default-verdict", default=None, type=_VERDICTS,
+              help="Verdict when no rule matches (BLOCK for default-deny; default: the default_verdict setting, ALLOW).")
 @click.option("--now", "now_text", default=None, help="Decide as of this RFC 3339 time (default: now).")
 @click.option("--findings", "findings_file", type=click.File("r", encoding="utf-8"), default=None,
               help="JSON list of detector findings to decide with (until detectors run inline).")
-@click.option("--db", "database", default=None, envvar="LICTOR_DATABASE",
+@click.option("--db", "database", default=None,
               help="Record every decision in the audit log at this store (sqlite:///FILE or "
-                   "postgresql://...); a checkpoint is signed when the input ends.")
-@click.option("--key-file", default="lictor-audit.key", show_default=True,
-              help="The log's Ed25519 signing key (created on first use; never stored in the database).")
-def eval_command(policies_dir: str, input_file: IO[str], explain: bool, default_verdict: str,
+                   "postgresql://...); a checkpoint is signed when the input ends. Default: the database "
+                   "setting when the settings file or LICTOR_DATABASE sets it, else no recording.")
+@click.option("--key-file", default=None,
+              help="The log's Ed25519 signing key (created on first use; never stored in the database; "
+                   "default: the audit.key_file setting, lictor-audit.key).")
+@CONFIG_OPTION
+def eval_command(policies_dir: str | None, input_file: IO[str], explain: bool, default_verdict: str | None,
                  now_text: str | None, findings_file: IO[str] | None, database: str | None,
-                 key_file: str) -> None:
+                 key_file: str | None, config_file: Path | None) -> None:
     """Decide one JSON action, or JSON lines of actions, from INPUT_FILE (default: stdin).
 
     Prints one decision per line as JSON. Exit 0 when every input was decided, 2 when some input was
     malformed (each problem is printed on stderr with its place).
     """
     now = _parse_now(now_text)
-    policies = _load(policies_dir, default_verdict)
+    settings = override(read_settings(config_file), {
+        "policies": Path(policies_dir) if policies_dir else None,
+        "default_verdict": Verdict[default_verdict] if default_verdict else None,
+        "database": database, "audit.key_file": Path(key_file) if key_file else None})
+    if not settings.policies.exists():
+        if settings.is_set("policies"):
+            click.echo(f"error: {settings.sources['policies']}: policies: {settings.policies} does not exist", err=True)
+        else:
+            click.echo(f"error: no policies at ./{settings.policies}: give --policies PATH, or set policies in "
+                       "lictor.yaml or LICTOR_POLICIES", err=True)
+        sys.exit(EXIT_INPUT)
+    policies = _load(str(settings.policies), settings.default_verdict.name)
     gateway = None
-    if database is not None:
+    if settings.is_set("database"):
         try:
-            gateway = Gateway.open(policies=policies, database=database, key_file=key_file)
+            gateway = Gateway.from_settings(settings, policies=policies)
         except LictorError as exc:
             click.echo(f"cannot open the audit log: {exc}", err=True)
             sys.exit(EXIT_INPUT)
