@@ -176,7 +176,8 @@ class SqliteStore:
             conn.execute("BEGIN")  # one snapshot for the size check and the rows
             try:
                 check_range(start, end, _read_state(conn)[0])
-                rows = conn.execute("SELECT data FROM leaf WHERE idx >= ? AND idx < ? ORDER BY idx",
+                # CAST: a value rewritten as TEXT must reach the verifier as bytes, not fail in the driver
+                rows = conn.execute("SELECT CAST(data AS BLOB) FROM leaf WHERE idx >= ? AND idx < ? ORDER BY idx",
                                     (start, end)).fetchall()
             finally:
                 conn.execute("COMMIT")
@@ -218,7 +219,7 @@ class SqliteStore:
             conn.execute("BEGIN")
             try:
                 check_range(start, end, _read_state(conn)[0])
-                rows = conn.execute("SELECT leaf_index, ciphertext FROM payload WHERE leaf_index >= ?"
+                rows = conn.execute("SELECT leaf_index, CAST(ciphertext AS BLOB) FROM payload WHERE leaf_index >= ?"
                                     " AND leaf_index < ? AND ciphertext IS NOT NULL ORDER BY leaf_index",
                                     (start, end)).fetchall()
             finally:
