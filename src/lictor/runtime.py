@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -27,7 +28,7 @@ from lictor.audit.merkle import Tree
 from lictor.audit.note import Verifier
 from lictor.audit.payload import PayloadKeys, PayloadVault, payload_document, payload_ref, sampled
 from lictor.audit.port import AuditStore, Erasure
-from lictor.audit.signer import FileSigner
+from lictor.audit.signer import STATE_SUFFIX, FileSigner, HandoverSigner
 from lictor.audit.verify import VerifyReport, verify_log
 from lictor.config import Settings
 from lictor.errors import ConfigError, InputError, LictorError
@@ -36,7 +37,8 @@ from lictor.policy import PolicySet, load_policies
 from lictor.store import open_store
 
 __all__ = ["DEFAULT_DATABASE", "DEFAULT_KEY_FILE", "DEFAULT_PAYLOAD_KEY_FILE", "DEFAULT_SAMPLE_RATES", "AuditReader",
-           "Custodian", "Gateway", "data_subjects", "export_bundle", "open_audit_reader", "open_custodian"]
+           "Custodian", "Gateway", "data_subjects", "export_bundle", "open_audit_reader", "open_custodian",
+           "rotate_signing_key"]
 
 DEFAULT_DATABASE = "sqlite:///lictor.db"
 DEFAULT_KEY_FILE = "lictor-audit.key"
@@ -409,6 +411,39 @@ def open_custodian(database: str, *, key_file: str | Path = DEFAULT_KEY_FILE,
     finally:
         log.close()
         store.close()
+
+
+def rotate_signing_key(database: str, *, key_file: str | Path = DEFAULT_KEY_FILE) -> tuple[str, str, str]:
+    """Replace the log's checkpoint signing key: a ``config`` leaf announces the new key, one
+    checkpoint over it is signed by both keys (the handover), and the new key takes the key file's
+    place (the old one is kept beside it as ``KEYFILE.retired-KEYID``, to be archived or destroyed).
+    Gateways using the key file must be stopped while this runs and started again after it.
+    Returns (old vkey, new vkey, the handover checkpoint note)."""
+    key = Path(key_file)
+    old = FileSigner(key)
+    staging = key.with_name(key.name + ".next")
+    for leftover in (staging, staging.with_name(staging.name + STATE_SUFFIX)):
+        if leftover.exists():
+            raise ConfigError(f"{leftover} is left from an interrupted rotation; move it away first",
+                              path="audit.key_file")
+    new = FileSigner.create(staging, old.origin)
+    store = open_store(database)
+    log = AuditLog(store=store, signer=HandoverSigner(old, new))
+    try:
+        log.append({"v": 1, "type": "config", "ts": _now_text(), "change": "key-rotation",
+                    "previous_vkey": old.vkey, "vkey": new.vkey})
+        note = log.checkpoint()
+    finally:
+        log.close()
+        store.close()
+    if note is None:
+        raise ConfigError("the handover checkpoint was not signed; the old key stays in force")
+    retired = key.with_name(f"{key.name}.retired-{old.verifier.key_id:08x}")
+    os.replace(old.state_path, retired.with_name(retired.name + STATE_SUFFIX))
+    os.replace(key, retired)
+    os.replace(new.state_path, old.state_path)
+    os.replace(staging, key)
+    return old.vkey, new.vkey, note
 
 
 def open_audit_reader(database: str) -> AuditReader:

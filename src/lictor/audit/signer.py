@@ -37,11 +37,7 @@ from lictor.audit.checkpoint import HASH_SIZE, MAX_TREE_SIZE, Checkpoint, sign_c
 from lictor.audit.note import Signer, Verifier, generate_key
 from lictor.errors import ConfigError, VerificationError
 
-__all__ = [
-    "STATE_SUFFIX",
-    "CheckpointSigner",
-    "FileSigner",
-]
+__all__ = ["STATE_SUFFIX", "CheckpointSigner", "FileSigner", "HandoverSigner"]
 
 #: Suffix added to the key file's name to name its state file.
 STATE_SUFFIX = ".state"
@@ -288,3 +284,33 @@ class FileSigner:
                 os.unlink(temporary)
             raise
         _fsync_directory(directory)
+
+
+class HandoverSigner:
+    """Key rotation's one checkpoint signed by both keys: the outgoing key vouches for the tree
+    that announces the incoming key (in a ``config`` leaf), and the incoming key signs the same
+    checkpoint, so an auditor can follow the chain from the key they pinned. Both signers' own
+    rollback and fork checks apply."""
+
+    def __init__(self, outgoing: FileSigner, incoming: FileSigner) -> None:
+        if outgoing.origin != incoming.origin:
+            raise ConfigError(f"the new key signs for {incoming.origin!r}, not {outgoing.origin!r}",
+                              path=str(incoming.key_path))
+        self.outgoing = outgoing
+        self.incoming = incoming
+
+    @property
+    def origin(self) -> str:
+        return self.outgoing.origin
+
+    @property
+    def vkey(self) -> str:
+        return self.outgoing.vkey
+
+    def sign(self, size: int, root: bytes) -> str:
+        first = self.outgoing.sign(size, root)
+        second = self.incoming.sign(size, root)
+        text = first[:first.rfind("\n\n") + 1]
+        if not second.startswith(text + "\n"):
+            raise VerificationError("the two keys signed different checkpoint texts", step="signer")
+        return first + second[len(text) + 1:]

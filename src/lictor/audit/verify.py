@@ -4,8 +4,11 @@ The verifier trusts nothing but the key it is given. It runs numbered steps and 
 ``LogVerificationError`` at the first failure, naming the step, the outcome class (``tampered``,
 ``incomplete`` or ``policy``) and, where one can be named, the first bad index:
 
-1. every checkpoint (the log's own and any the auditor brings) carries a valid signature by the
-   pinned key for the expected origin;
+1. every checkpoint (the log's own and any the auditor brings) carries a valid signature, for the
+   expected origin, by the key in force for its tree size: the pinned key, then each key a
+   ``config`` leaf announces (key rotation) from the first checkpoint that the previous key signed
+   over the announcement (the handover); a retired key signs nothing after its handover, and
+   checkpoints from before the pinned key's epoch are reported as not checked;
 2. no two checkpoints of the same size disagree (equivocation);
 3. every leaf decodes: RFC 8785 canonical bytes, a known version and type (fail closed);
 4. the root recomputed from the leaf bytes equals every checkpoint's root at its size; a checkpoint
@@ -28,11 +31,12 @@ checkpoints were checked and the largest size a signature covers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lictor.audit.checkpoint import Checkpoint, open_checkpoint
+from lictor.audit.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint
 from lictor.audit.leaf import decode_leaf, verify_commitment
 from lictor.audit.merkle import Frontier, leaf_hash
 from lictor.audit.note import Verifier
@@ -75,12 +79,18 @@ class VerifyReport:
     pruned: int = 0
     payloads: dict[str, int] | None = None
     sampling_checked: bool = False
+    keys: int = 1
+    skipped_checkpoints: int = 0
 
     def summary(self) -> str:
         unsigned = self.leaves - self.signed_size
         tail = f"; the last {unsigned} leaves are not yet covered by a checkpoint" if unsigned else ""
         lines = [f"valid: {self.leaves} leaves of {self.origin}, {self.checkpoints} signed checkpoints, "
                  f"signed up to size {self.signed_size}{tail}"]
+        if self.keys > 1:
+            lines.append(f"keys: {self.keys} signing keys, each checked for its own range of tree sizes")
+        if self.skipped_checkpoints:
+            lines.append(f"not checked: {self.skipped_checkpoints} checkpoints from before the pinned key's epoch")
         if self.pruned:
             lines.append(f"pruned: {self.pruned} leaves kept as hashes only (retention); their content was not checked")
         if self.payloads is None:
@@ -103,6 +113,83 @@ def _open_all(notes: Iterable[str], verifiers: Sequence[Verifier], origin: str) 
     return checkpoints
 
 
+def _announced_keys(leaves: Sequence[bytes]) -> list[tuple[int, str]]:
+    """(index, vkey) of every ``config`` leaf that announces a signing key different from the last."""
+    chain: list[tuple[int, str]] = []
+    for index, data in enumerate(leaves):
+        if b'"type":"config"' not in data:
+            continue
+        try:
+            leaf = json.loads(data)
+        except ValueError:
+            continue  # step 3 reports it
+        vkey = leaf.get("vkey") if isinstance(leaf, dict) else None
+        if isinstance(vkey, str) and (not chain or chain[-1][1] != vkey):
+            chain.append((index, vkey))
+    return chain
+
+
+def _note_size(note: str, number: int) -> int:
+    try:
+        return parse_checkpoint(note[:note.rfind("\n\n") + 1]).size
+    except VerificationError as exc:
+        raise LogVerificationError(f"checkpoint {number}: {exc.message}", outcome="tampered",
+                                   step="1 signature") from None
+
+
+def _opens(note: str, key: Verifier, origin: str) -> bool:
+    try:
+        open_checkpoint(note, [key], origin)
+    except VerificationError:
+        return False
+    return True
+
+
+def _open_by_epoch(chain: Sequence[tuple[int, str]], notes: Sequence[str], verifiers: Sequence[Verifier],
+                   origin: str) -> tuple[list[Checkpoint], int]:
+    """Step 1 with key rotation: open each checkpoint with the key in force for its size (``chain``:
+    the announced keys); return the checkpoints and how many were skipped as older than the pinned
+    key's epoch."""
+    pinned = {v.vkey for v in verifiers}
+    start = next((n for n, (_, vkey) in enumerate(chain) if vkey in pinned), None)
+    if start is None:
+        if chain:
+            raise LogVerificationError(f"the pinned key is none of the signing keys this log announces "
+                                       f"({', '.join(v for _, v in chain)})", outcome="tampered", step="1 signature")
+        return _open_all(notes, verifiers, origin), 0  # a log without config leaves: the pinned key only
+    try:
+        keys = [Verifier.from_vkey(vkey) for _, vkey in chain[start:]]
+    except VerificationError as exc:
+        raise LogVerificationError(f"a config leaf announces a malformed key: {exc.message}", outcome="tampered",
+                                   step="1 signature") from None
+    sized = sorted((_note_size(note, number), number, note) for number, note in enumerate(notes, 1))
+    # the handover of key k: the smallest checkpoint over its announcement signed by key k - 1 (by key
+    # k itself for the pinned key when it is not the log's first: its predecessor is not trusted)
+    lows: list[int] = []
+    for k, (announced, _) in enumerate(chain[start:]):
+        if k == 0 and start == 0:
+            lows.append(0)
+            continue
+        signer = keys[k] if k == 0 else keys[k - 1]
+        handover = next((size for size, _, note in sized if size > announced and _opens(note, signer, origin)), None)
+        if handover is None:
+            break  # announced, but no checkpoint hands over to it yet: not trusted
+        lows.append(handover)
+    checkpoints: list[Checkpoint] = []
+    skipped = 0
+    for size, number, note in sized:
+        if not lows or size < lows[0]:
+            skipped += 1
+            continue
+        allowed = [keys[k] for k, low in enumerate(lows) if low <= size and (k + 1 >= len(lows) or size <= lows[k + 1])]
+        try:
+            checkpoints.append(open_checkpoint(note, allowed, origin))
+        except VerificationError as exc:
+            raise LogVerificationError(f"checkpoint {number} (size {size}) is not signed by the key in force for "
+                                       f"that size: {exc.message}", outcome="tampered", step="1 signature") from None
+    return checkpoints, skipped
+
+
 def _check_equivocation(checkpoints: Sequence[Checkpoint]) -> None:
     roots: dict[int, bytes] = {}
     for cp in checkpoints:
@@ -123,7 +210,9 @@ def verify_log(leaves: Sequence[bytes], checkpoint_notes: Iterable[str], verifie
     violation. ``pruned_hashes[i]`` is the stored leaf hash of leaf ``i`` when its bytes were pruned
     (given as ``b""``). ``payloads`` (leaf index -> stored ciphertext) enables step 6;
     ``open_payload`` decrypts one (the operator's own check) and ``sampling_key`` recomputes sampling."""
-    checkpoints = sorted(_open_all(checkpoint_notes, verifiers, origin), key=lambda c: c.size)
+    chain = _announced_keys(leaves)
+    opened, skipped = _open_by_epoch(chain, list(checkpoint_notes), verifiers, origin)
+    checkpoints = sorted(opened, key=lambda c: c.size)
     if not checkpoints:
         raise LogVerificationError("no signed checkpoint: nothing vouches for these leaves",
                                    outcome="incomplete", step="1 signature")
@@ -193,7 +282,8 @@ def verify_log(leaves: Sequence[bytes], checkpoint_notes: Iterable[str], verifie
         raise policy_problem
     return VerifyReport(origin=origin, leaves=len(leaves), checkpoints=len(checkpoints), signed_size=largest,
                         leaf_types=dict(sorted(types.items())), pruned=pruned, payloads=counts,
-                        sampling_checked=sampling_key is not None)
+                        sampling_checked=sampling_key is not None, keys=max(1, len(chain)),
+                        skipped_checkpoints=skipped)
 
 
 class _Seals:

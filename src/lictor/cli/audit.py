@@ -25,7 +25,7 @@ from lictor.audit.verify import EXIT_CODES, LogVerificationError, VerifyReport, 
 from lictor.cli.options import CONFIG_OPTION, override, read_settings
 from lictor.config import Settings
 from lictor.errors import LictorError, VerificationError
-from lictor.runtime import export_bundle, open_audit_reader, open_custodian
+from lictor.runtime import export_bundle, open_audit_reader, open_custodian, rotate_signing_key
 
 __all__ = ["audit_group"]
 
@@ -324,3 +324,20 @@ def prune_command(database: str | None, before: str, key_file: str | None, paylo
         click.echo(f"nothing older than {before} to prune (pruned below index {floor})")
     else:
         click.echo(f"pruned the content of leaves below index {floor}; recorded by prune leaf {receipt.index}")
+
+
+@audit_group.command("rotate-key")
+@_DB
+@_KEYS
+@CONFIG_OPTION
+def rotate_key_command(database: str | None, key_file: str | None, config_file: Path | None) -> None:
+    """Replace the checkpoint signing key: announced in the log, handed over by a checkpoint both keys sign."""
+    settings = _settings(config_file, database, key_file)
+    try:
+        old, new, _ = rotate_signing_key(settings.database, key_file=settings.audit.key_file)
+    except LictorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"retired: {old}")
+    click.echo(f"new key: {new}")
+    click.echo("auditors who pinned the retired key keep verifying: the log hands over to the new key")
