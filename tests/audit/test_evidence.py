@@ -226,3 +226,13 @@ def test_async_durability_applies_to_low_risk_allow_only(tmp_path: Path) -> None
         assert d.verify()["payloads"] == {"present": 2, "opened": 2}
     finally:
         d.gateway.close()
+
+
+def test_the_documented_action_names_its_data_subjects() -> None:
+    import re
+
+    from lictor.runtime import data_subjects
+
+    text = (Path(__file__).parents[2] / "docs" / "audit.md").read_text()
+    (block,) = re.findall(r"```json\n(.*?)```", text, re.S)
+    assert data_subjects(Action.from_dict(json.loads(block))) == ["alice", "C-42"]
