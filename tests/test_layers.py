@@ -20,7 +20,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "lictor.errors": (set(), set()),
     "lictor.model": ({"lictor.errors"}, set()),
     "lictor.policy": ({"lictor.errors", "lictor.model", "lictor.policy"}, {"yaml", "lark", "celpy", "re2"}),
-    "lictor.audit": ({"lictor.errors", "lictor.model", "lictor.audit"}, {"cryptography"}),
+    "lictor.audit": ({"lictor.errors", "lictor.model", "lictor.audit"}, {"cryptography", "msgspec", "orjson"}),
     "lictor.store": ({"lictor.errors", "lictor.model", "lictor.audit", "lictor.store"}, {"psycopg"}),
     "lictor.config": ({"lictor.errors", "lictor.model", "lictor.config"}, {"yaml"}),
     "lictor.runtime": ({"lictor"}, set()),

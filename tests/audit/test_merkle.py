@@ -18,6 +18,7 @@ from lictor.audit.merkle import (
     consistency_proof,
     inclusion_proof,
     leaf_hash,
+    leaf_hashes,
     node_hash,
     root_from_leaf_hashes,
     verify_consistency,
@@ -234,6 +235,38 @@ def test_sequence_api_equals_the_reference(data: list[bytes], draw: st.DataObjec
     assert tree.root(size) == mth(data[:size])
     assert tree.leaf(index) == hashes[index]
     verify_root(hashes[:size], mth(data[:size]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(0, 70), min_size=1, max_size=8))
+def test_extending_in_chunks_equals_appending_one_by_one(chunks: list[int]) -> None:
+    """Frontier.extend and Tree.extend hash whole levels at once, from any starting size."""
+    frontier, tree = Frontier(), Tree()
+    size = 0
+    for count in chunks:
+        if size + count > N:
+            break
+        frontier.extend(LEAF_HASHES[size:size + count])
+        tree.extend(iter(LEAF_HASHES[size:size + count]))
+        size += count
+        one_by_one, tree_one_by_one = Frontier(), Tree()
+        for h in LEAF_HASHES[:size]:
+            one_by_one.append(h)
+            tree_one_by_one.append(h)
+        assert frontier.state() == one_by_one.state()
+        assert frontier.root() == tree.root() == REF.mth(0, size)
+        assert tree.size == size and tree._levels == tree_one_by_one._levels
+        for bad in ([b"short"], [LEAF_HASHES[0], b"x" * 33]):  # a bad hash appends nothing
+            with pytest.raises(ValueError, match="a leaf hash is 32 bytes"):
+                frontier.extend(bad)
+            with pytest.raises(ValueError, match="a leaf hash is 32 bytes"):
+                tree.extend(bad)
+            assert frontier.size == tree.size == size
+
+
+def test_leaf_hashes_equal_leaf_hash() -> None:
+    assert leaf_hashes(REF.data) == LEAF_HASHES
+    assert leaf_hashes([]) == []
 
 
 # --- Tamper sweeps ---------------------------------------------------------------------------------------

@@ -17,7 +17,10 @@ import hmac
 import json
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
+
+import msgspec
+import orjson
 
 from lictor.audit.canonical import MAX_SAFE_INTEGER, canonical_json
 from lictor.errors import VerificationError
@@ -181,23 +184,76 @@ def _is_canonical(leaf: dict[str, Any], data: bytes, numbers: _Numbers) -> bool:
     return canonical_json(leaf) == data
 
 
-def decode_leaf(data: bytes, *, index: int | None = None) -> dict[str, Any]:
-    """Parse stored leaf bytes, failing closed: the bytes must be canonical, the version and type
-    known. Raises VerificationError naming the index."""
-    numbers = _Numbers()
+#: orjson's compact output with keys sorted by code point, refusing integers beyond ±(2**53 - 1).
+_PLAIN_OPTIONS: Final = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+_BELOW_FOUR_BYTE_LEAD: Final = bytes(range(0xF0))
+
+
+class _Fraction(ValueError):
+    """A number with a fraction or an exponent: left to the full canonicaliser."""
+
+
+def _refuse_fraction(text: str) -> object:
+    raise _Fraction(text)
+
+
+_decode_without_fractions: Final = msgspec.json.Decoder(float_hook=_refuse_fraction).decode
+
+
+def _plain_canonical(data: bytes) -> dict[str, Any] | None:
+    """The leaf that ``data`` holds when a fast check proves ``data`` to be RFC 8785; None when it
+    cannot tell (then the full check runs, and accepts or names the fault).
+
+    The check: ``data`` parses, with no number holding a fraction or an exponent (msgspec's decoder
+    hands every such literal to a hook, which refuses it), to a JSON object that orjson serialises
+    back to exactly ``data``. For such values orjson's compact, key-sorted output is RFC 8785 byte
+    for byte: the same escapes (``\\b \\t \\n \\f \\r``, lower-case ``\\u00xx`` for the other controls,
+    ``\\"`` and ``\\\\``; everything else, non-ASCII included, as UTF-8) and the same integers (it refuses
+    those beyond ±(2**53 - 1), as the canonicaliser does). Its keys are sorted by code point, which
+    is RFC 8785's UTF-16 order unless a key holds a character beyond U+FFFF, so text with a
+    four-byte UTF-8 sequence is left to the full check. tests/audit/test_leaf.py holds this to the
+    canonicaliser, to a second RFC 8785 implementation and to the full check.
+    """
+    if not data.isascii() and data.translate(None, _BELOW_FOUR_BYTE_LEAD):
+        return None
     try:
-        leaf = json.loads(data.decode("utf-8"), parse_int=numbers.parse_int, parse_float=numbers.parse_float)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise VerificationError(f"leaf is not JSON: {exc}", step="leaf", index=index) from None
-    if not isinstance(leaf, dict):
-        raise VerificationError("leaf is not a JSON object", step="leaf", index=index)
+        leaf = _decode_without_fractions(data)
+        if type(leaf) is not dict or orjson.dumps(leaf, option=_PLAIN_OPTIONS) != data:
+            return None
+    except (ValueError, TypeError, RecursionError):  # the decoders' and encoder's errors, _Fraction
+        return None
+    return leaf
+
+
+def _check_kind(leaf: dict[str, Any], index: int | None) -> None:
     if leaf.get("v") != LEAF_VERSION:
         raise VerificationError(f"unknown leaf version {leaf.get('v')!r}", step="leaf", index=index)
     if leaf.get("type") not in LEAF_TYPES:
         raise VerificationError(f"unknown leaf type {leaf.get('type')!r}", step="leaf", index=index)
+
+
+def decode_leaf(data: bytes, *, index: int | None = None) -> dict[str, Any]:
+    """Parse stored leaf bytes, failing closed: the bytes must be canonical, the version and type
+    known. Raises VerificationError naming the index."""
+    leaf = _plain_canonical(data)
+    if leaf is None:  # undecided by the fast check: the full check accepts or names the fault
+        return _decode_checked(data, index)
+    _check_kind(leaf, index)
+    return leaf
+
+
+def _decode_checked(data: bytes, index: int | None) -> dict[str, Any]:
+    numbers = _Numbers()
+    try:
+        leaf = json.loads(data.decode("utf-8"), parse_int=numbers.parse_int, parse_float=numbers.parse_float)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
+        raise VerificationError(f"leaf is not JSON: {exc}", step="leaf", index=index) from None
+    if not isinstance(leaf, dict):
+        raise VerificationError("leaf is not a JSON object", step="leaf", index=index)
+    _check_kind(leaf, index)
     try:
         canonical = _is_canonical(leaf, data, numbers)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise VerificationError(f"leaf cannot be canonicalised: {exc}", step="leaf", index=index) from None
     if not canonical:
         raise VerificationError("leaf bytes are not RFC 8785 canonical", step="leaf", index=index)

@@ -26,6 +26,7 @@ __all__ = [
     "consistency_proof",
     "inclusion_proof",
     "leaf_hash",
+    "leaf_hashes",
     "node_hash",
     "root_from_leaf_hashes",
     "verify_consistency",
@@ -50,6 +51,12 @@ def leaf_hash(data: bytes) -> bytes:
     return _sha256(_LEAF + data).digest()
 
 
+def leaf_hashes(leaves: Iterable[bytes]) -> list[bytes]:
+    """The hash of each leaf, in order: :func:`leaf_hash` without a Python call per leaf."""
+    sha, prefix = _sha256, _LEAF
+    return [sha(prefix + data).digest() for data in leaves]
+
+
 def node_hash(left: bytes, right: bytes) -> bytes:
     """The hash of an interior node: SHA-256(0x01 || left || right)."""
     return _sha256(_NODE + left + right).digest()
@@ -60,14 +67,34 @@ def root_from_leaf_hashes(hashes: Sequence[bytes]) -> bytes:
     level = list(hashes)
     if not level:
         return EMPTY_ROOT
-    sha, node = _sha256, _NODE
     while len(level) > 1:
         odd = level[-1] if len(level) & 1 else None
-        pairs = zip(level[::2], level[1::2], strict=False)  # the odd one out, if any, is not paired
-        level = [sha(node + left + right).digest() for left, right in pairs]
+        level = _parents(level)  # the odd one out, if any, is not paired
         if odd is not None:
             level.append(odd)  # an unpaired right edge is promoted unchanged
     return level[0]
+
+
+def _parents(level: Sequence[bytes], start: int = 0) -> list[bytes]:
+    """The parents of the pairs ``level[start], level[start + 1]``, ... (``start`` even); an unpaired
+    last node has none yet."""
+    sha, node = _sha256, _NODE
+    pairs = zip(level[start::2], level[start + 1::2], strict=False)
+    return [sha(node + left + right).digest() for left, right in pairs]
+
+
+def _checked(hashes: Iterable[bytes]) -> list[bytes]:
+    """Leaf hashes to append, as immutable bytes; raises ``ValueError`` (appending none) for a bad one."""
+    out = [bytes(h) for h in hashes]
+    for h in out:
+        if len(h) != HASH_SIZE:
+            raise ValueError(f"a leaf hash is {HASH_SIZE} bytes, not {len(h)}")
+    return out
+
+
+def _heights(size: int) -> list[int]:
+    """The heights of the complete subtrees a tree of ``size`` leaves splits into, largest first."""
+    return [h for h in range(size.bit_length() - 1, -1, -1) if size >> h & 1]
 
 
 def _largest_power_of_two_below(n: int) -> int:
@@ -127,9 +154,29 @@ class Frontier:
         self._size += 1
 
     def extend(self, hashes: Iterable[bytes]) -> None:
-        """Append several leaf hashes in order."""
-        for hash_ in hashes:
-            self.append(hash_)
+        """Append several leaf hashes in order (all or, if one is not a hash, none of them).
+
+        It works a level at a time: the new nodes of each height are hashed in pairs in one pass,
+        the first one with the frontier's node of that height when it is a right child, and an
+        unpaired last one becomes the new frontier node of that height.
+        """
+        level = _checked(hashes)
+        if not level:
+            return
+        size = self._size
+        self._size += len(level)
+        waiting = dict(zip(_heights(size), self._hashes, strict=True))  # height -> complete subtree
+        kept: dict[int, bytes] = {}
+        height = 0
+        while level:
+            if size >> height & 1:  # the first new node's left sibling is the frontier's node here
+                level.insert(0, waiting.pop(height))
+            if len(level) & 1:
+                kept[height] = level.pop()
+            level = _parents(level)
+            height += 1
+        kept.update(waiting)  # heights no new node reached keep their subtree
+        self._hashes = [kept[h] for h in sorted(kept, reverse=True)]
 
     def root(self) -> bytes:
         """The root of the tree so far (``EMPTY_ROOT`` when empty)."""
@@ -184,9 +231,22 @@ class Tree:
             index >>= 1
 
     def extend(self, hashes: Iterable[bytes]) -> None:
-        """Append several leaf hashes in order."""
-        for hash_ in hashes:
-            self.append(hash_)
+        """Append several leaf hashes in order (all or, if one is not a hash, none of them), each
+        level's new parents hashed in one pass."""
+        fresh = _checked(hashes)
+        levels = self._levels
+        levels[0].extend(fresh)
+        height = 0
+        while fresh:
+            level = levels[height]
+            if height + 1 == len(levels):
+                if len(level) < 2:
+                    break
+                levels.append([])
+            above = levels[height + 1]
+            fresh = _parents(level, 2 * len(above))  # the pairs this extension completed
+            above.extend(fresh)
+            height += 1
 
     def leaf(self, index: int) -> bytes:
         """The leaf hash at ``index``."""
