@@ -256,7 +256,8 @@ def bench_decide(tmp: Path, actions: list[tuple[str, Action, tuple[Finding, ...]
                  "seconds": (end - start) / 1e9, "per_s": len(samples) / ((end - start) / 1e9),
                  **summary_ms(samples), "errors": errors, "cpu_share": cpu})
     gateway = Gateway.open(policies=POLICIES, database=f"sqlite:///{tmp / 'decide.db'}",
-                           key_file=tmp / "decide.key", origin=ORIGIN)
+                           key_file=tmp / "decide.key", payload_key_file=tmp / "decide-payload.key",
+                           origin=ORIGIN)
     unaudited = [0]
 
     def decide(i: int) -> None:

@@ -105,7 +105,8 @@ class Gateway:
         self._store = store
         self._risk = dict(risk_tiers or {})
         self._default_risk = default_risk_tier
-        self._rates = {tier: float(rates[tier]) for tier in RISK_TIERS}
+        # 1 rather than 1.0: the same canonical JSON, written by the fast canonicaliser
+        self._rates = {tier: _number(rates[tier]) for tier in RISK_TIERS}
         self.unsafe_fail_open = unsafe_fail_open
         self.durability = durability
 
@@ -360,6 +361,10 @@ class AuditReader:
 
 def _now_text() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+def _number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else float(value)
 
 
 def _parse_time(text: str) -> datetime:

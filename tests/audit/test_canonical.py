@@ -256,3 +256,20 @@ def test_members_follow_utf16_code_unit_order(value: dict[str, int]) -> None:
         return [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
 
     assert keys == sorted(value, key=units)
+
+
+@given(JSON_VALUES)
+def test_the_fast_path_gives_the_full_canonicalisers_bytes_or_defers(value: Any) -> None:
+    from lictor.audit.canonical import _fast, _value
+
+    fast = _fast(value)
+    if fast is not None:
+        assert fast == _value(value).encode("utf-8")
+
+
+@pytest.mark.parametrize("value", [{"n": math.nan}, [math.inf], (1, 2), {"t": (1,)}, -0.0, {"k": 1e20},
+                                   {"🙂": 1, "\uffff": 2}, {1: "x"}])
+def test_the_fast_path_defers_what_orjson_writes_its_own_way(value: Any) -> None:
+    from lictor.audit.canonical import _fast
+
+    assert _fast(value) is None

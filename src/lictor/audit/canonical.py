@@ -1,4 +1,14 @@
-"""RFC 8785 JSON Canonicalization Scheme: the exact bytes of an audit leaf, the same for every writer."""
+"""RFC 8785 JSON Canonicalization Scheme: the exact bytes of an audit leaf, the same for every writer.
+
+Two paths give the same bytes. The fast one serialises with orjson (compact, keys sorted by code
+point, integers beyond ±(2**53 - 1) refused) and keeps the result only when it is provably RFC
+8785 of the value: parsed back, every number with a fraction or an exponent is already in RFC
+8785's form (the decoder hands each such literal to a check) and the result equals the value, and
+it has no character beyond U+FFFF (where code
+point order and RFC 8785's UTF-16 order could differ). Everything else, and every error, takes the full canonicaliser
+below, which is the reference; tests/audit/test_canonical.py holds the two paths to each other and
+to a second RFC 8785 implementation.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +16,9 @@ import math
 from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring
 from typing import Final
+
+import msgspec
+import orjson
 
 from lictor.errors import InputError
 
@@ -34,6 +47,48 @@ class _Fault(Exception):
         return InputError(self.message, path=path)
 
 
+#: orjson's options for the fast path: dataclasses and dates go to the full path (which refuses them).
+_FAST: Final = (orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER | orjson.OPT_PASSTHROUGH_DATACLASS
+                | orjson.OPT_PASSTHROUGH_DATETIME)
+_BELOW_FOUR_BYTE_LEAD: Final = bytes(range(0xF0))
+
+
+class _Fraction(ValueError):
+    pass
+
+
+def _only_canonical_fraction(text: str) -> float:
+    """Accept a number literal with a fraction or exponent only if it is already in the form RFC
+    8785 gives (ECMAScript's shortest round-trip form)."""
+    number = float(text)
+    if format_number(number) != text:
+        raise _Fraction(text)
+    return number
+
+
+_parse_canonical_numbers: Final = msgspec.json.Decoder(float_hook=_only_canonical_fraction).decode
+
+
+def _fast(value: object) -> bytes | None:
+    """orjson's bytes for ``value`` when they are provably RFC 8785 of exactly ``value``, else None.
+
+    Parsing the bytes back must give numbers already in RFC 8785's form and a value equal to the
+    input: that refuses what
+    orjson writes in its own way (NaN and infinities as null, tuples, enums and UUIDs as arrays,
+    values and strings), which the full path then treats as the contract says."""
+    try:
+        data = orjson.dumps(value, option=_FAST)
+    except TypeError:  # orjson.JSONEncodeError included: a type, a big integer, a surrogate
+        return None
+    if not data.isascii() and data.translate(None, _BELOW_FOUR_BYTE_LEAD):
+        return None
+    try:
+        same = _parse_canonical_numbers(data) == value
+    except (ValueError, RecursionError):
+        return None
+    return data if same else None
+
+
 def canonical_json(value: object) -> bytes:
     """Serialise JSON data (dict with str keys, list, str, int, float, bool, None) to RFC 8785 bytes.
 
@@ -41,6 +96,9 @@ def canonical_json(value: object) -> bytes:
     :class:`~lictor.errors.InputError` (a ``ValueError``) for values I-JSON cannot carry: NaN and
     infinities, integers beyond ±(2**53 - 1), and strings holding lone surrogates.
     """
+    data = _fast(value)
+    if data is not None:
+        return data
     try:
         text = _value(value)
     except _Fault as fault:
