@@ -23,7 +23,7 @@ from typing import Any
 from lictor.audit.bundle import write_bundle
 from lictor.audit.checkpoint import open_checkpoint
 from lictor.audit.leaf import RISK_TIERS, decision_leaf, new_salts, sensitive_values
-from lictor.audit.log import AuditLog, Receipt, extend_tree
+from lictor.audit.log import AuditLog, Publisher, Receipt, extend_tree
 from lictor.audit.merkle import Tree
 from lictor.audit.note import Verifier
 from lictor.audit.payload import PayloadKeys, PayloadVault, payload_document, payload_ref, sampled
@@ -109,6 +109,7 @@ class Gateway:
         self._rates = {tier: _number(rates[tier]) for tier in RISK_TIERS}
         self.unsafe_fail_open = unsafe_fail_open
         self.durability = durability
+        self.publisher: Publisher | None = None
 
     @classmethod
     def open(cls, *, policies: PolicySet | str | Path, database: str = DEFAULT_DATABASE, key_file: str | Path = DEFAULT_KEY_FILE,
@@ -116,11 +117,13 @@ class Gateway:
              default_verdict: Verdict = Verdict.ALLOW, risk_tiers: Mapping[str, str] | None = None,
              default_risk_tier: str = "high", sample_rates: Mapping[str, float] | None = None,
              unsafe_fail_open: bool = False, max_batch: int = 256, max_delay: float = 0.002,
-             durability: str = "sync") -> Gateway:
+             durability: str = "sync", checkpoint_interval: float | None = None,
+             seal_interval: float = 900.0) -> Gateway:
         """Build a gateway: load policies (unless given loaded, with their own default verdict), open the
         store, the signer and the payload keys (both generated on first use in files beside the
         database, never stored in it) and the audit log. Erasures a crash left without their leaf
-        get it now."""
+        get it now. With ``checkpoint_interval`` (seconds) a publisher thread seals and signs the log
+        that often while it grows, and at least every ``seal_interval`` when idle (the heartbeat)."""
         policy_set = policies if isinstance(policies, PolicySet) else load_policies(
             policies, default_verdict=default_verdict)
         signer = _signer(key_file, origin)
@@ -133,6 +136,9 @@ class Gateway:
                       unsafe_fail_open=unsafe_fail_open, durability=durability)
         gateway.record_config(vkey=signer.vkey)
         gateway.record_pending_erasures()
+        if checkpoint_interval is not None:
+            gateway.publisher = Publisher(log, interval=checkpoint_interval, seal_interval=seal_interval)
+            gateway.publisher.start()
         return gateway
 
     def _config(self, vkey: str) -> dict[str, Any]:
@@ -209,13 +215,17 @@ class Gateway:
         return self.log.checkpoint()
 
     def close(self) -> None:
+        if self.publisher is not None:
+            self.publisher.stop()
         self.log.close()
         self._store.close()
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, policies: PolicySet | None = None) -> Gateway:
+    def from_settings(cls, settings: Settings, *, policies: PolicySet | None = None, publish: bool = False) -> Gateway:
         """Build a gateway from validated settings (:func:`lictor.config.load_settings`); ``policies``,
-        when given loaded, are used instead of loading the ``policies`` directory."""
+        when given loaded, are used instead of loading the ``policies`` directory. ``publish`` starts
+        the checkpoint publisher on ``audit.checkpoint_interval`` and ``audit.seal_interval`` (for
+        long-running gateways; a one-shot command seals and signs when it ends)."""
         audit = settings.audit
         return cls.open(policies=policies if policies is not None else settings.policies,
                         database=settings.database, key_file=audit.key_file,
@@ -223,7 +233,9 @@ class Gateway:
                         default_verdict=settings.default_verdict, risk_tiers=settings.risk_tiers,
                         default_risk_tier=settings.default_risk_tier, sample_rates=audit.sample_rates,
                         unsafe_fail_open=audit.unsafe_fail_open, max_batch=audit.max_batch,
-                        max_delay=audit.max_delay, durability=audit.durability)
+                        max_delay=audit.max_delay, durability=audit.durability,
+                        checkpoint_interval=audit.checkpoint_interval if publish else None,
+                        seal_interval=audit.seal_interval)
 
 
 class Custodian:

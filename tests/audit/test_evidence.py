@@ -236,3 +236,24 @@ def test_the_documented_action_names_its_data_subjects() -> None:
     text = (Path(__file__).parents[2] / "docs" / "audit.md").read_text()
     (block,) = re.findall(r"```json\n(.*?)```", text, re.S)
     assert data_subjects(Action.from_dict(json.loads(block))) == ["alice", "C-42"]
+
+
+def test_a_publishing_gateway_seals_and_signs_on_its_own(tmp_path: Path) -> None:
+    import time
+
+    d = Deployment(tmp_path, checkpoint_interval=0.01, seal_interval=0.05)
+    try:
+        index = d.decide(CHAT)
+
+        def covered() -> bool:
+            notes = d.gateway._store.checkpoints()
+            return bool(notes) and notes[-1].size > index
+
+        deadline = time.monotonic() + 30
+        while not covered() and time.monotonic() < deadline:
+            time.sleep(0.01)  # waiting for the publisher thread, not measuring it
+        assert covered()  # nobody called checkpoint(): the publisher sealed and signed the decision
+        assert d.gateway.publisher is not None and not d.gateway.publisher.errors
+    finally:
+        d.gateway.close()
+    assert d.gateway.publisher is not None and not d.gateway.publisher.is_alive()
