@@ -193,3 +193,21 @@ def test_real_writer_seals_verify(tmp_path: object) -> None:
     report = verify_log(store.leaves(0, store.state().size), [c.note for c in store.checkpoints()],
                         [Verifier.from_vkey(vkey)], origin=ORIGIN)
     assert report.leaf_types == {"decision": 5, "seal": 2}
+
+
+def test_the_first_fault_in_index_order_is_reported(keys: tuple[Signer, Verifier]) -> None:
+    """Leaves are hashed in batches between checkpoint sizes; a root is still checked before any leaf
+    beyond it is decoded, so the fault reported is the first one a leaf-by-leaf walk meets."""
+    signer, verifier = keys
+    leaves = make_leaves(12)
+    notes = [checkpoint(leaves, 4, signer), checkpoint(leaves, 9, signer)]
+    changed = encode_leaf({"v": 1, "type": "seal", "ts": "2026-11-28T15:00:02.000000Z", "counts": {}})
+    not_json = b"{"
+    err = fail([*leaves[:2], changed, *leaves[3:6], not_json, *leaves[7:]], notes, verifier)
+    assert (err.step, err.index) == ("4 root", 0) and "leaves 0..3" in err.message
+    err = fail([*leaves[:2], not_json, *leaves[3:6], changed, *leaves[7:]], notes, verifier)
+    assert (err.step, err.index) == ("3 leaf", 2)
+    err = fail([*leaves[:6], changed, *leaves[7:]], notes, verifier)
+    assert (err.step, err.index) == ("4 root", 4) and "leaves 4..8" in err.message
+    err = fail([*leaves[:10], not_json, leaves[11]], notes, verifier)  # past the last checkpoint
+    assert (err.step, err.index) == ("3 leaf", 10)

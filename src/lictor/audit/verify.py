@@ -18,12 +18,14 @@ checkpoints were checked and the largest size a signature covers.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from lictor.audit.checkpoint import Checkpoint, open_checkpoint
 from lictor.audit.leaf import decode_leaf
-from lictor.audit.merkle import Frontier, leaf_hash
+from lictor.audit.merkle import Frontier, leaf_hashes
 from lictor.audit.note import Verifier
 from lictor.errors import VerificationError
 
@@ -96,6 +98,7 @@ def verify_log(leaves: Sequence[bytes], checkpoint_notes: Iterable[str], verifie
     _check_equivocation(checkpoints)
     wanted = {cp.size: cp.root for cp in checkpoints}
     frontier = Frontier()
+    unhashed: list[bytes] = []  # leaves since the last checked size, hashed together at the next one
     types: dict[str, int] = {}
     last_good = 0
     last_ts = ""
@@ -120,9 +123,11 @@ def verify_log(leaves: Sequence[bytes], checkpoint_notes: Iterable[str], verifie
                 policy_problem = LogVerificationError(f"timestamp {ts} runs back from {last_ts}",
                                                       outcome="policy", step="5 time", index=index)
             last_ts = max(last_ts, ts)
-        frontier.append(leaf_hash(data))
-        root = wanted.get(frontier.size)
+        unhashed.append(data)
+        root = wanted.get(index + 1)
         if root is not None:
+            frontier.extend(leaf_hashes(unhashed))
+            unhashed.clear()
             if root != frontier.root():
                 raise LogVerificationError(
                     f"leaves {last_good}..{frontier.size - 1} do not hash to the signed root of size "
@@ -201,11 +206,15 @@ class _Seals:
 
 
 def _seconds_between(earlier: str, later: str) -> float:
-    from datetime import datetime
-
-    try:
-        a = datetime.fromisoformat(earlier.replace("Z", "+00:00"))
-        b = datetime.fromisoformat(later.replace("Z", "+00:00"))
-    except ValueError:
+    a, b = _instant(earlier), _instant(later)
+    if a is None or b is None:
         return float("inf")
     return (b - a).total_seconds()
+
+
+@functools.lru_cache(maxsize=256)  # the later one is mostly the same: the latest timestamp so far
+def _instant(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
