@@ -18,7 +18,6 @@ checkpoints were checked and the largest size a signature covers.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -206,15 +205,9 @@ class _Seals:
 
 
 def _seconds_between(earlier: str, later: str) -> float:
-    a, b = _instant(earlier), _instant(later)
-    if a is None or b is None:
+    try:
+        a = datetime.fromisoformat(earlier.replace("Z", "+00:00"))
+        b = datetime.fromisoformat(later.replace("Z", "+00:00"))
+    except ValueError:
         return float("inf")
     return (b - a).total_seconds()
-
-
-@functools.lru_cache(maxsize=256)  # the later one is mostly the same: the latest timestamp so far
-def _instant(text: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
