@@ -17,7 +17,7 @@ import hmac
 import json
 import os
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import msgspec
 import orjson
@@ -184,7 +184,7 @@ class _Fraction(ValueError):
     """A number with a fraction or an exponent: left to the full canonicaliser."""
 
 
-def _refuse_fraction(text: str) -> object:
+def _refuse_fraction(text: str) -> NoReturn:
     raise _Fraction(text)
 
 
