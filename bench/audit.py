@@ -17,7 +17,7 @@ Three measurements in one run, all through the project's public classes:
 Each call is timed with ``time.perf_counter_ns``; nothing is subtracted and nothing is asserted.
 
     python bench/audit.py [--seconds S] [--threads 1,16,64] [--postgres URL]
-                          [--only sqlite|postgres] [--json FILE]
+                          [--only sqlite|postgres|verify] [--verify-runs N] [--json FILE]
 """
 
 from __future__ import annotations
@@ -287,7 +287,7 @@ def bench_decide(tmp: Path, actions: list[tuple[str, Action, tuple[Finding, ...]
 # ------------------------------------------------------------------------------------ 3. verify
 
 
-def bench_verify(tmp: Path, pool: list[dict[str, Any]], runs: int = 3) -> dict[str, Any]:
+def bench_verify(tmp: Path, pool: list[dict[str, Any]], runs: int = 5) -> dict[str, Any]:
     data = [encode_leaf(leaf) for leaf in pool]
     store = open_store(f"sqlite:///{tmp / 'verify.db'}")
     signer = FileSigner.create(tmp / "verify.key", ORIGIN)
@@ -369,8 +369,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--threads", default="1,16,64", help="thread counts of the append cells (1,16,64)")
     ap.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test",
                     help="PostgreSQL URL; a fresh schema is made in it and dropped afterwards")
-    ap.add_argument("--only", choices=["sqlite", "postgres"], default=None,
-                    help="sqlite: skip PostgreSQL; postgres: only the PostgreSQL append cells")
+    ap.add_argument("--only", choices=["sqlite", "postgres", "verify"], default=None,
+                    help="sqlite: skip PostgreSQL; postgres: only the PostgreSQL append cells;\n"
+                         "verify: only offline verification")
+    ap.add_argument("--verify-runs", type=int, default=5,
+                    help="timed verify_log runs over the same leaves; the figure is their median (5)")
     ap.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     args = ap.parse_args(argv)
     thread_counts = [int(x) for x in args.threads.split(",") if x.strip()]
@@ -413,7 +416,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
         if args.only in (None, "sqlite"):
             rows += bench_decide(tmp, actions, policies, args.seconds)
-            rows.append(bench_verify(tmp, pool))
+        if args.only in (None, "sqlite", "verify"):
+            rows.append(bench_verify(tmp, pool, args.verify_runs))
     wall = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
     load_after = os.getloadavg()

@@ -131,6 +131,14 @@ def test_time_running_backwards_is_a_policy_violation(keys: tuple[Signer, Verifi
     assert err.outcome == "policy" and err.exit_code == 3 and err.index == 3
 
 
+def test_a_time_without_a_zone_running_back_is_a_policy_violation_not_a_crash(keys: tuple[Signer, Verifier]) -> None:
+    signer, verifier = keys
+    leaves = make_leaves(3)
+    leaves.append(encode_leaf({"v": 1, "type": "seal", "ts": "2026-11-28T14:00:00"}))
+    err = fail(leaves, [checkpoint(leaves, 4, signer)], verifier)
+    assert err.outcome == "policy" and err.index == 3
+
+
 def sealed_log(signer: Signer, counts: dict[str, object] | None = None) -> tuple[list[bytes], list[str]]:
     """Two decisions (ALLOW, BLOCK), a config leaf, then a seal counting them, and a checkpoint."""
     leaves = [
@@ -193,3 +201,21 @@ def test_real_writer_seals_verify(tmp_path: object) -> None:
     report = verify_log(store.leaves(0, store.state().size), [c.note for c in store.checkpoints()],
                         [Verifier.from_vkey(vkey)], origin=ORIGIN)
     assert report.leaf_types == {"decision": 5, "seal": 2}
+
+
+def test_the_first_fault_in_index_order_is_reported(keys: tuple[Signer, Verifier]) -> None:
+    """Leaves are hashed in batches between checkpoint sizes; a root is still checked before any leaf
+    beyond it is decoded, so the fault reported is the first one a leaf-by-leaf walk meets."""
+    signer, verifier = keys
+    leaves = make_leaves(12)
+    notes = [checkpoint(leaves, 4, signer), checkpoint(leaves, 9, signer)]
+    changed = encode_leaf({"v": 1, "type": "seal", "ts": "2026-11-28T15:00:02.000000Z", "counts": {}})
+    not_json = b"{"
+    err = fail([*leaves[:2], changed, *leaves[3:6], not_json, *leaves[7:]], notes, verifier)
+    assert (err.step, err.index) == ("4 root", 0) and "leaves 0..3" in err.message
+    err = fail([*leaves[:2], not_json, *leaves[3:6], changed, *leaves[7:]], notes, verifier)
+    assert (err.step, err.index) == ("3 leaf", 2)
+    err = fail([*leaves[:6], changed, *leaves[7:]], notes, verifier)
+    assert (err.step, err.index) == ("4 root", 4) and "leaves 4..8" in err.message
+    err = fail([*leaves[:10], not_json, leaves[11]], notes, verifier)  # past the last checkpoint
+    assert (err.step, err.index) == ("3 leaf", 10)

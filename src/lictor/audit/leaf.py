@@ -17,7 +17,7 @@ import hmac
 import json
 import os
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import msgspec
 import orjson
@@ -193,7 +193,7 @@ class _Fraction(ValueError):
     """A number with a fraction or an exponent: left to the full canonicaliser."""
 
 
-def _refuse_fraction(text: str) -> object:
+def _refuse_fraction(text: str) -> NoReturn:
     raise _Fraction(text)
 
 
@@ -238,7 +238,8 @@ def decode_leaf(data: bytes, *, index: int | None = None) -> dict[str, Any]:
     leaf = _plain_canonical(data)
     if leaf is None:  # undecided by the fast check: the full check accepts or names the fault
         return _decode_checked(data, index)
-    _check_kind(leaf, index)
+    if leaf.get("v") != LEAF_VERSION or leaf.get("type") not in LEAF_TYPES:
+        _check_kind(leaf, index)  # raises, naming which
     return leaf
 
 

@@ -85,10 +85,10 @@ def _parents(level: Sequence[bytes], start: int = 0) -> list[bytes]:
 
 def _checked(hashes: Iterable[bytes]) -> list[bytes]:
     """Leaf hashes to append, as immutable bytes; raises ``ValueError`` (appending none) for a bad one."""
-    out = [bytes(h) for h in hashes]
-    for h in out:
-        if len(h) != HASH_SIZE:
-            raise ValueError(f"a leaf hash is {HASH_SIZE} bytes, not {len(h)}")
+    out = list(map(bytes, hashes))
+    if not all(map(HASH_SIZE.__eq__, map(len, out))):
+        bad = next(h for h in out if len(h) != HASH_SIZE)
+        raise ValueError(f"a leaf hash is {HASH_SIZE} bytes, not {len(bad)}")
     return out
 
 

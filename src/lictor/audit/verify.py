@@ -34,11 +34,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from lictor.audit.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint
 from lictor.audit.leaf import decode_leaf, verify_commitment
-from lictor.audit.merkle import Frontier, leaf_hash
+from lictor.audit.merkle import Frontier, leaf_hashes
 from lictor.audit.note import Verifier
 from lictor.audit.payload import (
     ShreddedPayload,
@@ -219,6 +220,7 @@ def verify_log(leaves: Sequence[bytes], checkpoint_notes: Iterable[str], verifie
     _check_equivocation(checkpoints)
     wanted = {cp.size: cp.root for cp in checkpoints}
     frontier = Frontier()
+    unhashed: list[bytes] = []  # leaves since the last checked size, hashed together at the next one
     types: dict[str, int] = {}
     last_good = 0
     last_ts = ""
@@ -229,20 +231,27 @@ def verify_log(leaves: Sequence[bytes], checkpoint_notes: Iterable[str], verifie
                                    step="4 root", index=0)
     evidence = _Evidence()
     pruned = 0
+    def check_root(size: int) -> None:
+        nonlocal last_good
+        frontier.extend(leaf_hashes(unhashed))
+        unhashed.clear()
+        if wanted[size] != frontier.root():
+            raise LogVerificationError(
+                f"leaves {last_good}..{size - 1} do not hash to the signed root of size {size}: a record "
+                "in that range was changed, removed, added or reordered",
+                outcome="tampered", step="4 root", index=last_good)
+        last_good = size
+
     for index, data in enumerate(leaves):
-        if not data and index < len(pruned_hashes):
+        if not data and index < len(pruned_hashes):  # pruned: only its stored hash is left
             pruned += 1
             evidence.pruned_leaf(index)
             seals.kinds.append(("pruned", None))
+            frontier.extend(leaf_hashes(unhashed))
+            unhashed.clear()
             frontier.append(pruned_hashes[index])
-            root = wanted.get(frontier.size)
-            if root is not None:
-                if root != frontier.root():
-                    raise LogVerificationError(
-                        f"leaves {last_good}..{frontier.size - 1} do not hash to the signed root of size "
-                        f"{frontier.size}: a record in that range was changed, removed, added or reordered",
-                        outcome="tampered", step="4 root", index=last_good)
-                last_good = frontier.size
+            if index + 1 in wanted:
+                check_root(index + 1)
             continue
         try:
             leaf = decode_leaf(data, index=index)
@@ -260,15 +269,9 @@ def verify_log(leaves: Sequence[bytes], checkpoint_notes: Iterable[str], verifie
                 policy_problem = LogVerificationError(f"timestamp {ts} runs back from {last_ts}",
                                                       outcome="policy", step="5 time", index=index)
             last_ts = max(last_ts, ts)
-        frontier.append(leaf_hash(data))
-        root = wanted.get(frontier.size)
-        if root is not None:
-            if root != frontier.root():
-                raise LogVerificationError(
-                    f"leaves {last_good}..{frontier.size - 1} do not hash to the signed root of size "
-                    f"{frontier.size}: a record in that range was changed, removed, added or reordered",
-                    outcome="tampered", step="4 root", index=last_good)
-            last_good = frontier.size
+        unhashed.append(data)
+        if index + 1 in wanted:
+            check_root(index + 1)
     largest = checkpoints[-1].size
     if largest > len(leaves):
         raise LogVerificationError(
@@ -488,11 +491,11 @@ class _Evidence:
 
 
 def _seconds_between(earlier: str, later: str) -> float:
-    from datetime import datetime
-
+    """Seconds from one leaf time to another; infinite when either is not a time with a zone (a leaf
+    time without one cannot be placed, so it counts as out of order)."""
     try:
         a = datetime.fromisoformat(earlier.replace("Z", "+00:00"))
         b = datetime.fromisoformat(later.replace("Z", "+00:00"))
-    except ValueError:
+        return (b - a).total_seconds()
+    except (ValueError, TypeError):  # TypeError: one naive, one aware
         return float("inf")
-    return (b - a).total_seconds()
