@@ -23,6 +23,8 @@ Each call is timed with ``time.perf_counter_ns``; nothing is subtracted and noth
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import json
 import os
 import secrets
@@ -89,12 +91,15 @@ def load_actions() -> tuple[list[tuple[str, Action, tuple[Finding, ...]]], list[
 
 def leaf_pool(policies: PolicySet, actions: Sequence[tuple[str, Action, tuple[Finding, ...]]],
               size: int) -> list[dict[str, Any]]:
-    """``size`` decision leaves (fresh decision id, timestamp and salts each), actions rotated."""
+    """``size`` decision leaves as a high-risk system's gateway writes them (fresh decision id,
+    timestamp and salts each; a kept payload's reference), actions rotated."""
     pool = []
     for i in range(size):
         _, action, findings = actions[i % len(actions)]
         decision = policies.evaluate(action, findings=findings)
-        pool.append(decision_leaf(decision, action, risk_tier="high", salts=new_salts()))
+        ref = base64.b64encode(hashlib.sha256(decision.decision_id.encode()).digest()).decode()
+        pool.append(decision_leaf(decision, action, risk_tier="high", salts=new_salts(), detail="full",
+                                  sampling={"rate": 1, "selected": True}, payload_ref=ref))
     return pool
 
 

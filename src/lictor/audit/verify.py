@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -229,7 +229,8 @@ def verify_log(leaves: Sequence[bytes], checkpoint_notes: Iterable[str], verifie
     if 0 in wanted and wanted[0] != frontier.root():
         raise LogVerificationError("checkpoint of size 0 does not have the empty root", outcome="tampered",
                                    step="4 root", index=0)
-    evidence = _Evidence()
+    evidence = _Evidence(remember=payloads is not None, keep_commitments=open_payload is not None,
+                         sampling_key=sampling_key)
     pruned = 0
     def check_root(size: int) -> None:
         nonlocal last_good
@@ -280,7 +281,7 @@ def verify_log(leaves: Sequence[bytes], checkpoint_notes: Iterable[str], verifie
             index=len(leaves))
     evidence.check_pruned()
     counts = evidence.check_payloads(payloads, open_payload) if payloads is not None else None
-    policy_problem = policy_problem or evidence.check_sampling(sampling_key)
+    policy_problem = policy_problem or evidence.problem
     if policy_problem is not None:
         raise policy_problem
     return VerifyReport(origin=origin, leaves=len(leaves), checkpoints=len(checkpoints), signed_size=largest,
@@ -351,30 +352,29 @@ class _Seals:
         return None
 
 
-@dataclass
-class _Decision:
-    """What step 6 needs of one decision leaf."""
-
-    index: int
-    decision_id: str
-    tier: str
-    enforced: bool
-    detail: Any
-    sampling: Any
-    ref: Any
-    commitments: Any
-    config: int  # position in _Evidence.configs of the config in force (-1: none yet)
-
-
-@dataclass
 class _Evidence:
-    """Collects, during the leaf pass, what steps 4 (pruning) and 6 (payloads, sampling) check."""
+    """What steps 4 (pruning) and 6 (payloads, sampling) check, gathered during the leaf pass.
 
-    decisions: list[_Decision] = field(default_factory=list)
-    erased: set[int] = field(default_factory=set)
-    prune_floor: int = 0
-    last_pruned: int = -1
-    configs: list[dict[str, Any]] = field(default_factory=list)
+    Sampling is checked as each decision leaf goes by (it depends only on the ``config`` in force);
+    payloads are checked at the end, when every ``erasure`` and ``prune`` leaf is known, so only the
+    decisions that reference a payload are remembered, and their commitments only when the payloads
+    will be opened."""
+
+    __slots__ = ("config", "erased", "fingerprint", "keep_commitments", "kept", "last_pruned", "problem",
+                 "prune_floor", "remember", "sampled_out", "sampling_key")
+
+    def __init__(self, *, remember: bool, keep_commitments: bool, sampling_key: bytes | None) -> None:
+        self.remember = remember
+        self.keep_commitments = keep_commitments
+        self.sampling_key = sampling_key
+        self.fingerprint = sampling_fingerprint(sampling_key) if sampling_key is not None else None
+        self.kept: list[tuple[int, Any, Any]] = []  # (index, payload_ref, commitments or None)
+        self.sampled_out = 0
+        self.erased: set[int] = set()
+        self.prune_floor = 0
+        self.last_pruned = -1
+        self.config: dict[str, Any] = {}
+        self.problem: LogVerificationError | None = None
 
     def pruned_leaf(self, index: int) -> None:
         self.last_pruned = index
@@ -382,12 +382,13 @@ class _Evidence:
     def see(self, index: int, leaf: dict[str, Any]) -> None:
         kind = leaf["type"]
         if kind == "decision":
-            review = leaf.get("review")
-            enforced = leaf.get("verdict") != "ALLOW" or bool(leaf.get("errors")) or bool(review)
-            self.decisions.append(_Decision(index, str(leaf.get("decision_id")), str(leaf.get("risk_tier")),
-                                            enforced, leaf.get("detail"), leaf.get("sampling"),
-                                            leaf.get("payload_ref"), leaf.get("commitments"),
-                                            len(self.configs) - 1))
+            ref = leaf.get("payload_ref")
+            if ref is None:
+                self.sampled_out += 1
+            elif self.remember:
+                self.kept.append((index, ref, leaf.get("commitments") if self.keep_commitments else None))
+            if self.problem is None:
+                self.problem = self._sampling(index, leaf, ref is not None)
         elif kind == "erasure":
             indices = leaf.get("indices")
             if isinstance(indices, list):
@@ -396,8 +397,8 @@ class _Evidence:
             below = leaf.get("below")
             if isinstance(below, int) and 0 <= below <= index:
                 self.prune_floor = max(self.prune_floor, below)
-        elif kind == "config":
-            self.configs.append(leaf)
+        elif kind == "config":  # a partial one (a key rotation) changes only what it names
+            self.config = {**self.config, **leaf}
 
     def check_pruned(self) -> None:
         if self.last_pruned >= self.prune_floor:
@@ -407,87 +408,79 @@ class _Evidence:
 
     def check_payloads(self, payloads: Mapping[int, bytes],
                        open_payload: Callable[[bytes, int], bytes] | None) -> dict[str, int]:
-        counts = {"present": 0, "opened": 0, "erased": 0, "pruned": 0, "not kept (sampled out)": 0,
+        counts = {"present": 0, "opened": 0, "erased": 0, "pruned": 0, "not kept (sampled out)": self.sampled_out,
                   "unreadable (keys destroyed)": 0}
-        for d in self.decisions:
-            if d.ref is None:
-                counts["not kept (sampled out)"] += 1
-                continue
-            blob = payloads.get(d.index)
+        for index, ref, commitments in self.kept:
+            blob = payloads.get(index)
             if blob is None:
-                if d.index in self.erased:
+                if index in self.erased:
                     counts["erased"] += 1
-                elif d.index < self.prune_floor:
+                elif index < self.prune_floor:
                     counts["pruned"] += 1
                 else:
-                    raise LogVerificationError(f"the payload of leaf {d.index} is missing and no erasure or "
+                    raise LogVerificationError(f"the payload of leaf {index} is missing and no erasure or "
                                                "prune leaf covers it", outcome="incomplete", step="6 payload",
-                                               index=d.index)
+                                               index=index)
                 continue
-            if payload_ref(blob) != d.ref:
-                raise LogVerificationError(f"the payload of leaf {d.index} does not match the hash its leaf "
-                                           "records", outcome="tampered", step="6 payload", index=d.index)
+            if payload_ref(blob) != ref:
+                raise LogVerificationError(f"the payload of leaf {index} does not match the hash its leaf "
+                                           "records", outcome="tampered", step="6 payload", index=index)
             counts["present"] += 1
-            if d.index in self.erased:
-                raise LogVerificationError(f"leaf {d.index} is recorded as erased but its payload is still "
-                                           "stored", outcome="policy", step="6 payload", index=d.index)
+            if index in self.erased:
+                raise LogVerificationError(f"leaf {index} is recorded as erased but its payload is still "
+                                           "stored", outcome="policy", step="6 payload", index=index)
             if open_payload is not None:
                 try:
-                    document = open_payload(blob, d.index)
+                    document = open_payload(blob, index)
                 except ShreddedPayload:
                     counts["unreadable (keys destroyed)"] += 1
                     continue
                 except VerificationError as exc:
                     raise LogVerificationError(exc.message, outcome="tampered", step="6 payload",
-                                               index=d.index) from None
-                self._open_commitments(d, document)
+                                               index=index) from None
+                _open_commitments(index, commitments, document)
                 counts["opened"] += 1
         return {what: n for what, n in counts.items() if n or what == "present"}
 
-    def _open_commitments(self, d: _Decision, document: bytes) -> None:
-        try:
-            fields = open_document(document)
-            if not isinstance(d.commitments, dict) or set(d.commitments) != set(fields):
-                raise VerificationError("the payload's fields are not the leaf's commitments", step="commitment")
-            for name, commitment in d.commitments.items():
-                value, salt = fields[name]
-                verify_commitment(commitment, value, salt)
-        except VerificationError as exc:
-            raise LogVerificationError(f"leaf {d.index}: {exc.message}", outcome="tampered", step="6 payload",
-                                       index=d.index) from None
-
-    def check_sampling(self, key: bytes | None) -> LogVerificationError | None:
-        fingerprint = sampling_fingerprint(key) if key is not None else None
-        for d in self.decisions:
-            if d.detail is None and d.sampling is None:
-                continue  # a decision leaf without tiered detail (written by hand or by an older writer)
-            sampling = d.sampling if isinstance(d.sampling, dict) else {}
-            kept = d.ref is not None
-            if d.detail not in ("full", "summary") or kept != (d.detail == "full"):
-                return LogVerificationError(f"leaf {d.index} says detail {d.detail!r} but "
-                                            f"{'has' if kept else 'has no'} payload", outcome="policy",
-                                            step="6 sampling", index=d.index)
-            if not kept and (d.enforced or sampling.get("selected") is not False):
-                return LogVerificationError(f"leaf {d.index}: a decision that must keep its payload "
-                                            "(enforcement, error, review or sampled in) has none",
-                                            outcome="policy", step="6 sampling", index=d.index)
-            if fingerprint is None:
-                continue
-            config = self.configs[d.config] if d.config >= 0 else {}
-            if config.get("sampling_key_sha256") != fingerprint:
-                return LogVerificationError(f"leaf {d.index}: the sampling key given is not the one the log "
-                                            "committed to", outcome="policy", step="6 sampling", index=d.index)
-            rate = sampling.get("rate")
-            rates = config.get("sample_rates")
-            if not isinstance(rates, dict) or rates.get(d.tier) != rate or not isinstance(rate, int | float):
-                return LogVerificationError(f"leaf {d.index}: sampling rate {rate!r} is not the configured "
-                                            f"rate of tier {d.tier}", outcome="policy", step="6 sampling",
-                                            index=d.index)
-            if sampled(key, d.decision_id, float(rate)) != sampling.get("selected"):  # type: ignore[arg-type]
-                return LogVerificationError(f"leaf {d.index}: the sampling decision does not follow from the "
-                                            "sampling key and the decision id", outcome="policy",
-                                            step="6 sampling", index=d.index)
+    def _sampling(self, index: int, leaf: dict[str, Any], kept: bool) -> LogVerificationError | None:
+        detail, sampling = leaf.get("detail"), leaf.get("sampling")
+        if detail is None and sampling is None:
+            return None  # a decision leaf without tiered detail (written by hand or by an older writer)
+        sampling = sampling if isinstance(sampling, dict) else {}
+        if detail not in ("full", "summary") or kept != (detail == "full"):
+            return LogVerificationError(f"leaf {index} says detail {detail!r} but {'has' if kept else 'has no'} "
+                                        "payload", outcome="policy", step="6 sampling", index=index)
+        enforced = leaf.get("verdict") != "ALLOW" or bool(leaf.get("errors")) or bool(leaf.get("review"))
+        if not kept and (enforced or sampling.get("selected") is not False):
+            return LogVerificationError(f"leaf {index}: a decision that must keep its payload (enforcement, "
+                                        "error, review or sampled in) has none", outcome="policy",
+                                        step="6 sampling", index=index)
+        if self.sampling_key is None:
+            return None
+        if self.config.get("sampling_key_sha256") != self.fingerprint:
+            return LogVerificationError(f"leaf {index}: the sampling key given is not the one the log committed to",
+                                        outcome="policy", step="6 sampling", index=index)
+        rate, rates, tier = sampling.get("rate"), self.config.get("sample_rates"), leaf.get("risk_tier")
+        if not isinstance(rates, dict) or rates.get(tier) != rate or not isinstance(rate, int | float):
+            return LogVerificationError(f"leaf {index}: sampling rate {rate!r} is not the configured rate of tier "
+                                        f"{tier}", outcome="policy", step="6 sampling", index=index)
+        if sampled(self.sampling_key, str(leaf.get("decision_id")), float(rate)) != sampling.get("selected"):
+            return LogVerificationError(f"leaf {index}: the sampling decision does not follow from the sampling "
+                                        "key and the decision id", outcome="policy", step="6 sampling", index=index)
         return None
+
+
+def _open_commitments(index: int, commitments: Any, document: bytes) -> None:
+    try:
+        fields = open_document(document)
+        if not isinstance(commitments, dict) or set(commitments) != set(fields):
+            raise VerificationError("the payload's fields are not the leaf's commitments", step="commitment")
+        for name, commitment in commitments.items():
+            value, salt = fields[name]
+            verify_commitment(commitment, value, salt)
+    except VerificationError as exc:
+        raise LogVerificationError(f"leaf {index}: {exc.message}", outcome="tampered", step="6 payload",
+                                   index=index) from None
 
 
 def _seconds_between(earlier: str, later: str) -> float:
