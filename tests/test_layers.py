@@ -21,16 +21,19 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "lictor.model": ({"lictor.errors"}, set()),
     "lictor.policy": ({"lictor.errors", "lictor.model", "lictor.policy"}, {"yaml", "lark", "celpy", "re2"}),
     "lictor.audit": ({"lictor.errors", "lictor.model", "lictor.audit"}, {"cryptography", "msgspec", "orjson"}),
-    "lictor.store": ({"lictor.errors", "lictor.model", "lictor.audit", "lictor.store"}, {"psycopg"}),
+    "lictor.access": ({"lictor.errors", "lictor.model"}, set()),
+    "lictor.store": ({"lictor.errors", "lictor.model", "lictor.audit", "lictor.access", "lictor.store"}, {"psycopg"}),
     "lictor.config": ({"lictor.errors", "lictor.model", "lictor.config"}, {"yaml"}),
     "lictor.runtime": ({"lictor"}, set()),
     # delivery: the runtime and domain types, never a concrete store
     "lictor.cli": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.audit", "lictor.config",
-                    "lictor.runtime", "lictor.cli"}, {"click"}),
+                    "lictor.runtime", "lictor.access", "lictor.cli"}, {"click", "uvicorn"}),
+    "lictor.http": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.audit.index", "lictor.config",
+                     "lictor.runtime", "lictor.access", "lictor.http"}, {"fastapi", "starlette", "prometheus_client"}),
 }
 
 # the package root itself (``from lictor import __version__``) re-exports, and may be named by delivery
-ROOT_IMPORT_ALLOWED = {"lictor.cli"}
+ROOT_IMPORT_ALLOWED = {"lictor.cli", "lictor.http"}
 
 
 def modules() -> list[tuple[str, Path]]:

@@ -33,6 +33,7 @@ __all__ = [
     "ENV_PREFIX",
     "SETTINGS",
     "AuditSettings",
+    "HttpSettings",
     "Setting",
     "Settings",
     "SystemSettings",
@@ -495,6 +496,10 @@ SETTINGS: tuple[Setting, ...] = (
             "When the log cannot record a decision, let it through anyway (marked NOT recorded) instead of "
             "blocking it. Unsafe: actions could run with no record.",
             _Bool()),
+    Setting("http.max_body_bytes", 1_048_576,
+            "The largest request body `lictor serve` reads, in bytes; a larger one gets 413 (counted as it "
+            "streams in, whatever Content-Length says).", _Int(1024)),
+    Setting("http.max_batch", 100, "The most actions one `POST /v1/decide/batch` may carry.", _Int(1, 10_000)),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -543,6 +548,14 @@ class AuditSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """The ``http`` section: limits of the HTTP API."""
+
+    max_body_bytes: int = field(default_factory=partial(_default, "http.max_body_bytes"))
+    max_batch: int = field(default_factory=partial(_default, "http.max_batch"))
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Every setting, validated. ``sources`` says where each one's value came from, by dotted name:
     ``default``, ``FILE:LINE:COLUMN`` or the environment variable's name."""
@@ -556,6 +569,7 @@ class Settings:
     default_risk_tier: str = field(default_factory=partial(_default, "default_risk_tier"))
     systems: Mapping[str, SystemSettings] = field(default_factory=partial(_default, "systems"))
     audit: AuditSettings = field(default_factory=AuditSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
     sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
 
     @property
@@ -737,5 +751,7 @@ def load_settings(path: str | Path | None = None, *, env: Mapping[str, str] | No
 
 def _build(values: Mapping[str, Any], sources: Mapping[str, str]) -> Settings:
     audit = {name.split(".", 1)[1]: value for name, value in values.items() if name.startswith("audit.")}
+    http = {name.split(".", 1)[1]: value for name, value in values.items() if name.startswith("http.")}
     top = {name: value for name, value in values.items() if "." not in name}
-    return Settings(**top, audit=AuditSettings(**audit), sources=MappingProxyType(dict(sources)))
+    return Settings(**top, audit=AuditSettings(**audit), http=HttpSettings(**http),
+                    sources=MappingProxyType(dict(sources)))

@@ -21,15 +21,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lictor.access import KeyRing, KeyStore
 from lictor.audit.bundle import write_bundle
 from lictor.audit.checkpoint import open_checkpoint
+from lictor.audit.index import DecisionIndex
 from lictor.audit.leaf import RISK_TIERS, decision_leaf, new_salts, sensitive_values
 from lictor.audit.log import AuditLog, AuditUnavailable, Publisher, Receipt, extend_tree
 from lictor.audit.merkle import Tree
 from lictor.audit.note import Verifier
 from lictor.audit.payload import PayloadKeys, PayloadVault, payload_document, payload_ref, sampled
 from lictor.audit.port import AuditStore, Erasure, Payload
-from lictor.audit.signer import STATE_SUFFIX, FileSigner, HandoverSigner
+from lictor.audit.signer import STATE_SUFFIX, CheckpointSigner, FileSigner, HandoverSigner
 from lictor.audit.verify import VerifyReport, verify_log
 from lictor.config import Settings
 from lictor.errors import ConfigError, InputError, LictorError
@@ -38,8 +40,8 @@ from lictor.policy import PolicySet, load_policies
 from lictor.store import open_store
 
 __all__ = ["DEFAULT_DATABASE", "DEFAULT_KEY_FILE", "DEFAULT_PAYLOAD_KEY_FILE", "DEFAULT_SAMPLE_RATES", "AuditReader",
-           "Custodian", "Gateway", "data_subjects", "export_bundle", "open_audit_reader", "open_custodian",
-           "rotate_signing_key"]
+           "Custodian", "Gateway", "KeyAdmin", "data_subjects", "export_bundle", "open_audit_reader", "open_custodian",
+           "open_key_admin", "rotate_signing_key"]
 
 DEFAULT_DATABASE = "sqlite:///lictor.db"
 DEFAULT_KEY_FILE = "lictor-audit.key"
@@ -111,6 +113,7 @@ class Gateway:
         self.unsafe_fail_open = unsafe_fail_open
         self.durability = durability
         self.publisher: Publisher | None = None
+        self.signer: CheckpointSigner | None = None
 
     @classmethod
     def open(cls, *, policies: PolicySet | str | Path, database: str = DEFAULT_DATABASE, key_file: str | Path = DEFAULT_KEY_FILE,
@@ -135,6 +138,7 @@ class Gateway:
         gateway = cls(policies=policy_set, log=log, store=store, vault=PayloadVault(keys, store),
                       risk_tiers=risk_tiers, default_risk_tier=default_risk_tier, sample_rates=sample_rates,
                       unsafe_fail_open=unsafe_fail_open, durability=durability)
+        gateway.signer = signer
         gateway.record_config(vkey=signer.vkey)
         gateway.record_pending_erasures()
         if checkpoint_interval is not None:
@@ -166,6 +170,78 @@ class Gateway:
             return False
         self.log.append({"v": 1, "type": "config", "ts": _now_text(), **config})
         return True
+
+    def record_change(self, change: str, **details: Any) -> Receipt:
+        """Append a ``config`` leaf for an administrative change (a key created or revoked, ...);
+        ``details`` must hold nothing secret."""
+        return self.log.append({"v": 1, "type": "config", "ts": _now_text(), "change": change, **details})
+
+    def reload(self, path: str | Path) -> bool:
+        """Load the policies at ``path`` again (same default verdict) and put them in force; a
+        ``config`` leaf records the new revision when it changed. Raises PolicyError and keeps the
+        policies in force when the new ones do not load."""
+        policies = load_policies(path, default_verdict=self.policies.default_verdict)
+        self.policies = policies
+        if self.signer is None:
+            return False
+        return self.record_config(vkey=self.signer.vkey)
+
+    @property
+    def decision_index(self) -> DecisionIndex:
+        """The queryable index of this log's decisions."""
+        if not isinstance(self._store, DecisionIndex):
+            raise ConfigError("this audit store keeps no decision index", path="database")
+        return self._store
+
+    @property
+    def keys(self) -> KeyRing:
+        """The API keys kept in this gateway's database."""
+        if not isinstance(self._store, KeyStore):
+            raise ConfigError("this audit store keeps no API keys", path="database")
+        return KeyRing(self._store)
+
+    def readiness(self) -> dict[str, bool]:
+        """Whether the store answers, policies are loaded and the signer is ready."""
+        try:
+            self._store.state()
+            store = True
+        except LictorError:
+            store = False
+        return {"store": store, "policies": self.policies is not None, "signer": self.signer is not None}
+
+    def leaf(self, index: int) -> dict[str, Any]:
+        """The stored leaf at ``index`` as JSON data (empty when pruned)."""
+        size = self._store.state().size
+        if not 0 <= index < size:
+            raise InputError(f"there is no leaf {index} (the log holds {size})", path="$.index")
+        data = self._store.leaves(index, index + 1)[0]
+        leaf: dict[str, Any] = json.loads(data) if data else {}
+        return leaf
+
+    def leaf_hash(self, index: int) -> str:
+        """The RFC 6962 hash of leaf ``index``, in hex."""
+        size = self._store.state().size
+        if not 0 <= index < size:
+            raise InputError(f"there is no leaf {index} (the log holds {size})", path="$.index")
+        return self._store.leaf_hashes(index, index + 1)[0].hex()
+
+    def latest_checkpoint(self) -> str | None:
+        notes = self._store.checkpoints()
+        return notes[-1].note if notes else None
+
+    def proof(self, index: int) -> dict[str, Any]:
+        """An inclusion proof of leaf ``index`` in the latest signed checkpoint, shaped as
+        ``lictor audit proof --json`` prints it. Raises InputError when no checkpoint covers it."""
+        notes = self._store.checkpoints()
+        if not notes:
+            raise InputError("the log has no signed checkpoint yet", path="$.index")
+        latest = notes[-1]
+        if not 0 <= index < latest.size:
+            raise InputError(f"index {index} is not covered by the latest checkpoint (size {latest.size})",
+                             path="$.index")
+        leaf_hash, proof, size = self.log.proof(index, latest.size)
+        return {"index": index, "tree_size": size, "leaf_hash": leaf_hash.hex(),
+                "proof": [h.hex() for h in proof], "checkpoint": latest.note}
 
     def risk_tier(self, system: str) -> str:
         return self._risk.get(system, self._default_risk)
@@ -362,6 +438,13 @@ class AuditReader:
     def checkpoint_notes(self) -> list[str]:
         return [c.note for c in self._store.checkpoints()]
 
+    def leaf_hash(self, index: int) -> str:
+        """The RFC 6962 hash of leaf ``index``, in hex."""
+        size = self._store.state().size
+        if not 0 <= index < size:
+            raise InputError(f"there is no leaf {index} (the log holds {size})", path="$.index")
+        return self._store.leaf_hashes(index, index + 1)[0].hex()
+
     def latest_checkpoint(self) -> str | None:
         notes = self.checkpoint_notes()
         return notes[-1] if notes else None
@@ -491,6 +574,35 @@ def rotate_signing_key(database: str, *, key_file: str | Path = DEFAULT_KEY_FILE
     os.replace(new.state_path, old.state_path)
     os.replace(staging, key)
     return old.vkey, new.vkey, note
+
+
+class KeyAdmin:
+    """API key administration outside a running gateway (``lictor keys``): every change is
+    recorded in the log as a ``config`` leaf naming the key, never its secret."""
+
+    def __init__(self, store: AuditStore, log: AuditLog) -> None:
+        if not isinstance(store, KeyStore):
+            raise ConfigError("this audit store keeps no API keys", path="database")
+        self.keys = KeyRing(store)
+        self.log = log
+
+    def record_change(self, change: str, **details: Any) -> Receipt:
+        return self.log.append({"v": 1, "type": "config", "ts": _now_text(), "change": change, **details})
+
+
+@contextlib.contextmanager
+def open_key_admin(settings: Settings) -> Iterator[KeyAdmin]:
+    """Key administration over the deployment ``settings`` name (its signing key is created on first
+    use, as a gateway would); on leaving, a checkpoint covers the new leaves."""
+    signer = _signer(settings.audit.key_file, settings.audit.origin)
+    store = open_store(settings.database)
+    log = AuditLog(store=store, signer=signer)
+    try:
+        yield KeyAdmin(store, log)
+        log.checkpoint()
+    finally:
+        log.close()
+        store.close()
 
 
 def open_audit_reader(database: str) -> AuditReader:

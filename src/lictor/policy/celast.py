@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 from lark import Token, Tree
@@ -429,14 +430,26 @@ def _counts(counts: tuple[int, ...]) -> str:
 _PARSER: Any = None
 
 
+#: cel-python's grammar also reads ``1.`` as a float; CEL's does not (``DIGIT* . DIGIT+``), so
+#: ``0.startsWith("")`` is a call on the integer 0, not a float followed by an identifier.
+_SPEC_FLOAT = 'FLOAT_LIT      : /-?/ DIGIT* "." DIGIT+ EXPONENT? | /-?/ DIGIT+ EXPONENT'
+_LOOSE_FLOAT = re.compile(r"^FLOAT_LIT\s*:.*$", re.M)
+
+
 def _parser() -> Any:
-    """The Lark LALR parser built from cel-python's CEL grammar (built once, on first use)."""
+    """The Lark LALR parser of cel-python's CEL grammar, with CEL's own float literal (built once, on
+    first use)."""
     global _PARSER
     if _PARSER is None:
+        import celpy
         from celpy.celparser import CELParser
+        from lark import Lark
 
-        CELParser()
-        _PARSER = CELParser.CEL_PARSER
+        grammar = (Path(celpy.__file__).parent / "cel.lark").read_text(encoding="utf-8")
+        grammar = _LOOSE_FLOAT.sub(_SPEC_FLOAT, grammar, count=1)
+        _PARSER = Lark(grammar, parser="lalr", start="expr", g_regex_flags=re.M,
+                       lexer_callbacks={"IDENT": CELParser.ambiguous_literals}, propagate_positions=True,
+                       maybe_placeholders=False, priority="invert")
     return _PARSER
 
 

@@ -6,6 +6,8 @@ import threading
 from collections.abc import Sequence
 from dataclasses import replace
 
+from lictor.access import ApiKey
+from lictor.audit.index import DecisionQuery, IndexedDecision, index_entries
 from lictor.audit.merkle import EMPTY_ROOT
 from lictor.audit.port import (
     AppendResult,
@@ -36,6 +38,9 @@ class MemoryStore:
         self._current: dict[bytes, str] = {}  # subject ref -> current key id
         self._erasures: list[Erasure] = []
         self._pruned_below = 0
+        self._decisions: dict[str, IndexedDecision] = {}
+        self._requests: dict[tuple[str, str], str] = {}
+        self._api_keys: dict[str, tuple[ApiKey, bytes]] = {}
 
     def append(self, leaves: Sequence[bytes], payloads: Sequence[Payload | None]) -> AppendResult:
         batch = check_batch(leaves, payloads)
@@ -44,6 +49,8 @@ class MemoryStore:
             state = batch.advance(first, self._state.frontier, self._state.root)
             self._leaves.extend(batch.leaves)
             self._hashes.extend(batch.hashes)
+            for entry in index_entries(batch.leaves, first):
+                self._decisions.setdefault(entry.decision_id, entry)
             for offset, payload in enumerate(batch.payloads):
                 if payload is not None:
                     index = first + offset
@@ -163,6 +170,55 @@ class MemoryStore:
         with self._lock:
             check_range(start, end, self._state.size)
             return self._hashes[start:end]
+
+    def decision(self, decision_id: str) -> IndexedDecision | None:
+        with self._lock:
+            return self._decisions.get(decision_id)
+
+    def decisions(self, query: DecisionQuery) -> list[IndexedDecision]:
+        if query.limit < 1:
+            raise InputError("the limit is at least 1", path="$.limit")
+        with self._lock:
+            found = sorted(self._decisions.values(), key=lambda d: d.leaf_index)
+        return [d for d in found if (query.system is None or d.system == query.system)
+                and (query.verdict is None or d.verdict == query.verdict)
+                and (query.policy is None or query.policy in d.policies)
+                and (query.since is None or d.ts >= query.since)
+                and (query.until is None or d.ts < query.until)
+                and (query.after is None or d.leaf_index > query.after)][:query.limit]
+
+    def remember_request(self, scope: str, request_id: str, decision_id: str) -> str:
+        with self._lock:
+            return self._requests.setdefault((scope, request_id), decision_id)
+
+    def requested(self, scope: str, request_id: str) -> str | None:
+        with self._lock:
+            return self._requests.get((scope, request_id))
+
+    def add_key(self, key: ApiKey, key_hash: bytes) -> None:
+        with self._lock:
+            if key.id in self._api_keys or any(h == key_hash for _, h in self._api_keys.values()):
+                raise InputError(f"key id {key.id!r} is taken", path="$.id")
+            self._api_keys[key.id] = (key, bytes(key_hash))
+
+    def key_by_hash(self, key_hash: bytes) -> tuple[ApiKey, bytes] | None:
+        with self._lock:
+            return next((entry for entry in self._api_keys.values() if entry[1] == key_hash), None)
+
+    def keys(self) -> list[ApiKey]:
+        with self._lock:
+            return sorted((key for key, _ in self._api_keys.values()), key=lambda k: (k.created_at, k.id))
+
+    def revoke_key(self, key_id: str, revoked_at: float) -> ApiKey | None:
+        with self._lock:
+            entry = self._api_keys.get(key_id)
+            if entry is None:
+                return None
+            key, digest = entry
+            if key.revoked_at is None:
+                key = replace(key, revoked_at=revoked_at)
+                self._api_keys[key_id] = (key, digest)
+            return key
 
     def close(self) -> None:
         pass

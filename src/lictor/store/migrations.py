@@ -52,6 +52,53 @@ def _keys_erasures_retention(blob: str, real: str, integer: str, serial: str) ->
     )
 
 
+def _index_and_keys(blob: str, real: str, integer: str) -> tuple[str, ...]:
+    return (
+        # the decision index, filled from each decision leaf in the transaction that appends it
+        f"CREATE TABLE decision (decision_id TEXT PRIMARY KEY, leaf_index {integer} NOT NULL UNIQUE,"
+        f" ts TEXT NOT NULL, system TEXT NOT NULL, verdict TEXT NOT NULL, policies TEXT NOT NULL)",
+        "CREATE INDEX decision_system ON decision (system, leaf_index)",
+        "CREATE INDEX decision_ts ON decision (ts)",
+        f"CREATE TABLE decision_policy (policy TEXT NOT NULL, leaf_index {integer} NOT NULL,"
+        f" PRIMARY KEY (policy, leaf_index))",
+        # which decision answered a client's request id (idempotency), per caller
+        "CREATE TABLE decision_request (scope TEXT NOT NULL, request_id TEXT NOT NULL,"
+        " decision_id TEXT NOT NULL, PRIMARY KEY (scope, request_id))",
+        # API keys: only the SHA-256 of each key is kept
+        f"CREATE TABLE api_key (id TEXT PRIMARY KEY, key_hash {blob} NOT NULL UNIQUE, scope TEXT NOT NULL,"
+        f" user_id TEXT, roles TEXT NOT NULL, created_at {real} NOT NULL, revoked_at {real})",
+    )
+
+
+#: Index the decision leaves appended before the index existed (pruned leaves have no bytes left).
+_BACKFILL_SQLITE = (
+    "INSERT OR IGNORE INTO decision (decision_id, leaf_index, ts, system, verdict, policies)"
+    " SELECT json_extract(j, '$.decision_id'), idx, json_extract(j, '$.ts'), json_extract(j, '$.system'),"
+    " json_extract(j, '$.verdict'), (SELECT json_group_array(DISTINCT json_extract(r.value, '$.policy'))"
+    " FROM json_each(j, '$.reasons') r WHERE json_type(r.value, '$.policy') = 'text')"
+    " FROM (SELECT idx, CAST(data AS TEXT) AS j FROM leaf WHERE length(data) > 0) WHERE json_valid(j)"
+    " AND json_extract(j, '$.type') = 'decision' AND json_type(j, '$.decision_id') = 'text'"
+    " AND json_type(j, '$.ts') = 'text' AND json_type(j, '$.system') = 'text'"
+    " AND json_type(j, '$.verdict') = 'text'",
+    "INSERT OR IGNORE INTO decision_policy (policy, leaf_index) SELECT DISTINCT p.value, d.leaf_index"
+    " FROM decision d, json_each(d.policies) p",
+)
+_BACKFILL_POSTGRES = (
+    "INSERT INTO decision (decision_id, leaf_index, ts, system, verdict, policies)"
+    " SELECT j->>'decision_id', idx, j->>'ts', j->>'system', j->>'verdict',"
+    " (SELECT coalesce(jsonb_agg(DISTINCT r->>'policy'), '[]'::jsonb)::text"
+    "  FROM jsonb_array_elements(CASE WHEN jsonb_typeof(j->'reasons') = 'array' THEN j->'reasons'"
+    "  ELSE '[]'::jsonb END) r WHERE jsonb_typeof(r->'policy') = 'string')"
+    " FROM (SELECT idx, convert_from(data, 'UTF8')::jsonb AS j FROM leaf"
+    "  WHERE length(data) > 0 AND position('\\x2274797065223a226465636973696f6e22'::bytea IN data) > 0) s"
+    " WHERE j->>'type' = 'decision' AND jsonb_typeof(j->'decision_id') = 'string'"
+    " AND jsonb_typeof(j->'ts') = 'string' AND jsonb_typeof(j->'system') = 'string'"
+    " AND jsonb_typeof(j->'verdict') = 'string' ON CONFLICT DO NOTHING",
+    "INSERT INTO decision_policy (policy, leaf_index) SELECT DISTINCT p, d.leaf_index"
+    " FROM decision d, jsonb_array_elements_text(d.policies::jsonb) p ON CONFLICT DO NOTHING",
+)
+
+
 def _empty(blob: str) -> str:
     return "X''" if blob == "BLOB" else "'\\x'::bytea"
 
@@ -68,5 +115,10 @@ MIGRATIONS: Final = (
         sqlite=_keys_erasures_retention("BLOB", "REAL", "INTEGER", "INTEGER"),
         postgres=_keys_erasures_retention("BYTEA", "DOUBLE PRECISION", "BIGINT",
                                           "BIGINT GENERATED ALWAYS AS IDENTITY"),
+    ),
+    Migration(
+        name="0003_decision_index_and_api_keys",
+        sqlite=(*_index_and_keys("BLOB", "REAL", "INTEGER"), *_BACKFILL_SQLITE),
+        postgres=(*_index_and_keys("BYTEA", "DOUBLE PRECISION", "BIGINT"), *_BACKFILL_POSTGRES),
     ),
 )

@@ -19,6 +19,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
+from lictor.access import ApiKey
+from lictor.audit.index import DecisionQuery, IndexedDecision
 from lictor.audit.port import (
     AppendResult,
     Erasure,
@@ -28,6 +30,7 @@ from lictor.audit.port import (
     TreeState,
 )
 from lictor.errors import ConfigError, InputError, InternalError, LictorError
+from lictor.store import tables
 from lictor.store.batch import (
     check_batch,
     check_checkpoint,
@@ -148,6 +151,7 @@ class PostgresStore:
             leaf_rows, rows, links = batch.rows(first)
             with conn.pipeline(), conn.cursor() as cur:  # the writes go in one round trip
                 cur.executemany("INSERT INTO leaf (idx, data, hash) VALUES (%s, %s, %s)", leaf_rows)
+                tables.index_batch(conn, "%s", batch.leaves, first)
                 if rows:
                     cur.executemany("INSERT INTO payload (leaf_index, ciphertext, key_id)"
                                     " VALUES (%s, %s, %s)", rows)
@@ -327,6 +331,32 @@ class PostgresStore:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+    # ---------------------------------------------------------------- the decision index and keys
+
+    def decision(self, decision_id: str) -> IndexedDecision | None:
+        return self._run(lambda conn: tables.find_decision(conn, "%s", decision_id))
+
+    def decisions(self, query: DecisionQuery) -> list[IndexedDecision]:
+        return self._run(lambda conn: tables.find_decisions(conn, "%s", query))
+
+    def remember_request(self, scope: str, request_id: str, decision_id: str) -> str:
+        return self._run(lambda conn: tables.remember_request(conn, "%s", scope, request_id, decision_id))
+
+    def requested(self, scope: str, request_id: str) -> str | None:
+        return self._run(lambda conn: tables.requested(conn, "%s", scope, request_id))
+
+    def add_key(self, key: ApiKey, key_hash: bytes) -> None:
+        self._run(lambda conn: tables.add_key(conn, "%s", key, key_hash))
+
+    def key_by_hash(self, key_hash: bytes) -> tuple[ApiKey, bytes] | None:
+        return self._run(lambda conn: tables.key_by_hash(conn, "%s", key_hash))
+
+    def keys(self) -> list[ApiKey]:
+        return self._run(tables.list_keys)
+
+    def revoke_key(self, key_id: str, revoked_at: float) -> ApiKey | None:
+        return self._run(lambda conn: tables.revoke_key(conn, "%s", key_id, revoked_at))
 
     # ---------------------------------------------------------------- beyond the port
 

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from lictor.access import ApiKey
+from lictor.audit.index import DecisionQuery, IndexedDecision
 from lictor.audit.port import (
     AppendResult,
     Erasure,
@@ -24,6 +26,7 @@ from lictor.audit.port import (
     TreeState,
 )
 from lictor.errors import InputError, InternalError, LictorError
+from lictor.store import tables
 from lictor.store.batch import (
     check_batch,
     check_checkpoint,
@@ -154,6 +157,7 @@ class SqliteStore:
             state = batch.advance(first, frontier, root)
             leaf_rows, rows, links = batch.rows(first)
             conn.executemany("INSERT INTO leaf (idx, data, hash) VALUES (?, ?, ?)", leaf_rows)
+            tables.index_batch(conn, "?", batch.leaves, first)
             if rows:
                 conn.executemany("INSERT INTO payload (leaf_index, ciphertext, key_id) VALUES (?, ?, ?)",
                                  rows)
@@ -330,6 +334,37 @@ class SqliteStore:
             readers, self._readers = self._readers, []
             for conn in [self._writer, *readers]:
                 conn.close()
+
+    # ---------------------------------------------------------------- the decision index and keys
+
+    def decision(self, decision_id: str) -> IndexedDecision | None:
+        with self._reader() as conn:
+            return tables.find_decision(conn, "?", decision_id)
+
+    def decisions(self, query: DecisionQuery) -> list[IndexedDecision]:
+        with self._reader() as conn:
+            return tables.find_decisions(conn, "?", query)
+
+    def remember_request(self, scope: str, request_id: str, decision_id: str) -> str:
+        return self._run(lambda conn: tables.remember_request(conn, "?", scope, request_id, decision_id))
+
+    def requested(self, scope: str, request_id: str) -> str | None:
+        with self._reader() as conn:
+            return tables.requested(conn, "?", scope, request_id)
+
+    def add_key(self, key: ApiKey, key_hash: bytes) -> None:
+        self._run(lambda conn: tables.add_key(conn, "?", key, key_hash))
+
+    def key_by_hash(self, key_hash: bytes) -> tuple[ApiKey, bytes] | None:
+        with self._reader() as conn:
+            return tables.key_by_hash(conn, "?", key_hash)
+
+    def keys(self) -> list[ApiKey]:
+        with self._reader() as conn:
+            return tables.list_keys(conn)
+
+    def revoke_key(self, key_id: str, revoked_at: float) -> ApiKey | None:
+        return self._run(lambda conn: tables.revoke_key(conn, "?", key_id, revoked_at))
 
     # ---------------------------------------------------------------- beyond the port
 

@@ -1,0 +1,58 @@
+"""The app factory: a FastAPI app over one gateway, built on call and never at import time.
+
+``create_app(gateway, keys=..., settings=...)`` is for a process that already holds a gateway
+(``lictor serve``, tests); ``app_from_env()`` builds the gateway from the settings file named by
+``LICTOR_CONFIG`` (or ``./lictor.yaml``) and the ``LICTOR_*`` variables, for ASGI servers that start
+several worker processes (``uvicorn --factory lictor.http:app_from_env``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable
+
+from fastapi import FastAPI
+
+from lictor import __version__
+from lictor.access import KeyRing
+from lictor.config import Settings, load_settings
+from lictor.http.metrics import Metrics
+from lictor.http.problems import BodyLimit, install_handlers
+from lictor.http.routes import Api
+from lictor.runtime import Gateway
+
+__all__ = ["CONFIG_ENV", "app_from_env", "create_app"]
+
+#: The environment variable naming the settings file for :func:`app_from_env`.
+CONFIG_ENV = "LICTOR_CONFIG"
+
+
+def create_app(gateway: Gateway, *, keys: KeyRing, settings: Settings,
+               on_shutdown: Callable[[], None] | None = None) -> FastAPI:
+    """The HTTP API over ``gateway``; ``on_shutdown`` runs when the server stops (e.g. closing the
+    gateway the caller opened for this app)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if on_shutdown is not None:
+            on_shutdown()
+
+    app = FastAPI(title="Lictor", version=__version__, lifespan=lifespan,
+                  description="Decides every AI action against policy and keeps the proof.")
+    api = Api(gateway, keys, policies_path=str(settings.policies), max_batch=settings.http.max_batch,
+              metrics=Metrics())
+    app.include_router(api.router())
+    install_handlers(app)
+    app.add_middleware(BodyLimit, limit=settings.http.max_body_bytes)
+    app.state.api = api
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """An app with its own gateway, from the settings file in ``LICTOR_CONFIG`` (when set) and the
+    environment; the gateway closes when the server stops."""
+    settings = load_settings(os.environ.get(CONFIG_ENV) or None)
+    gateway = Gateway.from_settings(settings, publish=True)
+    return create_app(gateway, keys=gateway.keys, settings=settings, on_shutdown=gateway.close)
