@@ -111,6 +111,16 @@ def test_the_redis_store_keeps_its_keys_under_its_prefix(redis_url: str) -> None
     store.close()
 
 
+def test_a_connection_that_redis_dropped_is_replaced_on_the_next_hit(redis_url: str) -> None:
+    store = RedisLimitStore(redis_url)
+    assert store.hit("k", now=T0, window=60, cap=5) == 1
+    other = RedisLimitStore(redis_url)
+    assert other._client.client_kill_filter(_id=store._client.client_id()) == 1  # this store's only
+    assert store.hit("k", now=T0, window=60, cap=5) == 2
+    for s in (store, other):
+        s.close()
+
+
 # --------------------------------------------------------------------------- the same answers
 
 
