@@ -22,7 +22,8 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "lictor.policy": ({"lictor.errors", "lictor.model", "lictor.policy"}, {"yaml", "lark", "celpy", "re2"}),
     "lictor.audit": ({"lictor.errors", "lictor.model", "lictor.audit"}, {"cryptography", "msgspec", "orjson"}),
     "lictor.access": ({"lictor.errors", "lictor.model"}, set()),
-    "lictor.store": ({"lictor.errors", "lictor.model", "lictor.audit", "lictor.access", "lictor.store"}, {"psycopg"}),
+    "lictor.store": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.audit", "lictor.access",
+                      "lictor.store"}, {"psycopg", "redis"}),
     "lictor.config": ({"lictor.errors", "lictor.model", "lictor.config"}, {"yaml"}),
     "lictor.runtime": ({"lictor"}, set()),
     # delivery: the runtime and domain types, never a concrete store

@@ -449,8 +449,9 @@ SETTINGS: tuple[Setting, ...] = (
             "or `postgresql://USER@HOST/DB` for several gateway processes.",
             _Url(("sqlite", "postgresql", "postgres", "memory"))),
     Setting("redis", None,
-            "`redis://HOST:6379/0` to share rate-limit counters and notifications between gateway processes; "
-            "null keeps them in this process.",
+            "`redis://HOST:6379/0` (or `rediss://`, `unix:///PATH?db=0`) to share the counters of `limit` rules "
+            "between gateway processes; `?prefix=NAME` sets the prefix of its keys (default `lictor`). "
+            "null keeps the counters in each process.",
             _Optional(_Url(("redis", "rediss", "unix")))),
     Setting("policies", Path("policies"), "The directory (or single file) of policies and policy tests.", _Path()),
     Setting("default_verdict", Verdict.ALLOW,

@@ -37,7 +37,7 @@ from lictor.config import Settings
 from lictor.errors import ConfigError, InputError, LictorError
 from lictor.model import Action, Decision, Finding, RuleError, Verdict
 from lictor.policy import PolicySet, load_policies
-from lictor.store import open_store
+from lictor.store import open_limit_store, open_store
 
 __all__ = ["DEFAULT_DATABASE", "DEFAULT_KEY_FILE", "DEFAULT_PAYLOAD_KEY_FILE", "DEFAULT_SAMPLE_RATES", "AuditReader",
            "Custodian", "Gateway", "KeyAdmin", "data_subjects", "export_bundle", "open_audit_reader", "open_custodian",
@@ -122,14 +122,17 @@ class Gateway:
              default_risk_tier: str = "high", sample_rates: Mapping[str, float] | None = None,
              unsafe_fail_open: bool = False, max_batch: int = 256, max_delay: float = 0.002,
              durability: str = "sync", checkpoint_interval: float | None = None,
-             seal_interval: float = 900.0) -> Gateway:
+             seal_interval: float = 900.0, redis: str | None = None) -> Gateway:
         """Build a gateway: load policies (unless given loaded, with their own default verdict), open the
         store, the signer and the payload keys (both generated on first use in files beside the
         database, never stored in it) and the audit log. Erasures a crash left without their leaf
         get it now. With ``checkpoint_interval`` (seconds) a publisher thread seals and signs the log
-        that often while it grows, and at least every ``seal_interval`` when idle (the heartbeat)."""
+        that often while it grows, and at least every ``seal_interval`` when idle (the heartbeat).
+        With ``redis`` (a URL), ``limit`` rules count in Redis, shared with every gateway using it."""
         policy_set = policies if isinstance(policies, PolicySet) else load_policies(
             policies, default_verdict=default_verdict)
+        if redis is not None:
+            policy_set = policy_set.with_limits(open_limit_store(redis))
         signer = _signer(key_file, origin)
         keys = PayloadKeys.open(payload_key_file)
         store = open_store(database)
@@ -181,7 +184,7 @@ class Gateway:
         ``config`` leaf records the new revision when it changed. Raises PolicyError and keeps the
         policies in force when the new ones do not load."""
         policies = load_policies(path, default_verdict=self.policies.default_verdict)
-        self.policies = policies
+        self.policies = policies.with_limits(self.policies.limits)  # counters (shared or not) carry over
         if self.signer is None:
             return False
         return self.record_config(vkey=self.signer.vkey)
@@ -341,7 +344,7 @@ class Gateway:
                         unsafe_fail_open=audit.unsafe_fail_open, max_batch=audit.max_batch,
                         max_delay=audit.max_delay, durability=audit.durability,
                         checkpoint_interval=audit.checkpoint_interval if publish else None,
-                        seal_interval=audit.seal_interval)
+                        seal_interval=audit.seal_interval, redis=settings.redis)
 
 
 class Custodian:

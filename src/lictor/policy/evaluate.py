@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from lictor.errors import LictorError
 from lictor.model import Action, ApprovalRequirement, Decision, Finding, Reason, RuleError, Verdict
 from lictor.policy.celfuncs import compile_glob
 from lictor.policy.celrt import as_error, type_name
@@ -230,8 +231,11 @@ class PolicySet:
             return self._error(cr, f"limit key error: {as_error(exc).message}", errors)
         if type(value) not in (str, int, bool) or (type(value) is str and not _SIMPLE_VALUE.match(value)):
             return self._error(cr, f"limit key must be a string or integer, got {type_name(value)}", errors)
-        count = self.limits.hit(f"{cr.policy}/{cr.name}\x00{value}", now=now.timestamp(),
-                                window=limit.per_seconds, cap=limit.max + 1)
+        try:
+            count = self.limits.hit(f"{cr.policy}/{cr.name}\x00{value}", now=now.timestamp(),
+                                    window=limit.per_seconds, cap=limit.max + 1)
+        except LictorError as exc:  # a shared store out of reach: the rule's on_error decides
+            return self._error(cr, f"limit store error: {exc}", errors)
         return count > limit.max
 
     @staticmethod

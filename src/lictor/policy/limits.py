@@ -19,7 +19,8 @@ class LimitStore(Protocol):
 
     def hit(self, key: str, *, now: float, window: float, cap: int) -> int:
         """Record one hit at ``now`` (seconds) and return the hits in ``(now - window, now]``, this one
-        included; the answer may stop counting at ``cap`` (callers only ask "more than cap - 1?")."""
+        included; the answer may stop counting at ``cap`` (callers only ask "more than cap - 1?").
+        A store that cannot count raises a :class:`~lictor.errors.LictorError`."""
         ...
 
 

@@ -9,10 +9,15 @@
 
 ``sqlite:///:memory:`` is refused: an audit store that vanishes with its connection is no audit store
 (use ``memory://`` in tests). The PostgreSQL backend and its driver are imported only when used.
+
+The counters of ``limit`` rules (:class:`~lictor.policy.limits.LimitStore`) are opened the same way
+by :func:`open_limit_store`: ``memory://`` in this process, ``redis://HOST:6379/0`` (or
+``rediss://``, ``unix://``) shared by several gateway processes (``pip install lictor[redis]``).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from lictor.audit.port import AuditStore
@@ -20,9 +25,13 @@ from lictor.errors import ConfigError
 from lictor.store.memory import MemoryStore
 from lictor.store.sqlite import SqliteStore
 
-__all__ = ["MemoryStore", "SqliteStore", "open_store"]
+if TYPE_CHECKING:
+    from lictor.policy.limits import LimitStore
+
+__all__ = ["MemoryStore", "SqliteStore", "open_limit_store", "open_store"]
 
 _SCHEMES = ("memory", "sqlite", "postgresql", "postgres")
+_LIMIT_SCHEMES = ("memory", "redis", "rediss", "unix")
 
 
 def open_store(url: str) -> AuditStore:
@@ -45,6 +54,27 @@ def open_store(url: str) -> AuditStore:
         raise ConfigError("the PostgreSQL audit store needs psycopg: install lictor[postgres]",
                           path="audit.store") from exc
     return PostgresStore(url)
+
+
+def open_limit_store(url: str) -> LimitStore:
+    """The counters of ``limit`` rules that ``url`` names; a Redis store connects on its first hit."""
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not sep or scheme not in _LIMIT_SCHEMES:
+        shown = scheme if sep else "(none)"
+        raise ConfigError(f"unknown limit store URL scheme {shown!r}; use one of "
+                          f"{', '.join(s + '://' for s in _LIMIT_SCHEMES)}", path="redis")
+    if scheme == "memory":
+        if rest:
+            raise ConfigError("memory:// takes no path", path="redis")
+        from lictor.policy.limits import InMemoryLimitStore
+        return InMemoryLimitStore()
+    try:
+        from lictor.store.redis import RedisLimitStore
+    except ImportError as exc:
+        raise ConfigError("the Redis limit store needs the redis client: install lictor[redis]",
+                          path="redis") from exc
+    return RedisLimitStore(url)
 
 
 def _sqlite_path(url: str) -> str:
