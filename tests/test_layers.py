@@ -1,6 +1,6 @@
 """The dependency direction of the layers, read from the code's own imports.
 
-kernel (errors, model) <- domain (policy) <- adapters (store, config) <- delivery (cli). Frameworks stay in delivery; the
+kernel (errors, model) <- domain (policy) <- adapters (store, config) <- delivery (cli, sdk). Frameworks stay in delivery; the
 policy engine imports no I/O framework, no CLI and no storage driver.
 """
 
@@ -27,6 +27,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     # delivery: the runtime and domain types, never a concrete store
     "lictor.cli": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.audit", "lictor.config",
                     "lictor.runtime", "lictor.cli"}, {"click"}),
+    "lictor.sdk": ({"lictor.errors", "lictor.model", "lictor.config", "lictor.runtime", "lictor.sdk"}, {"httpx"}),
 }
 
 # the package root itself (``from lictor import __version__``) re-exports, and may be named by delivery
