@@ -18,7 +18,7 @@ from lictor.errors import ConfigError
 from lictor.runtime import Gateway
 from lictor.sdk import RemoteBackend
 from tests.sdk.conftest import example
-from tests.sdk.contract import AGENT_KEY, MAX_BODY, REVIEWER_KEY, Contract
+from tests.sdk.contract import AGENT_KEY, MAX_BODY, REVIEWER_KEY, Contract, serve
 
 Fault = int | tuple[int, dict[str, str]] | type[httpx.TransportError]
 
@@ -148,6 +148,22 @@ def test_async_over_the_asgi_app(contract: Contract) -> None:
 
     asyncio.run(main())
     assert contract.decided == 4
+
+
+def test_over_real_http_with_pooled_connections(contract: Contract) -> None:
+    with serve(contract) as url:
+        with Guard.remote(url, AGENT_KEY) as guard:
+            verdicts = [guard.decide(example(n)).verdict for n in ("credit-small", "credit-large", "credit-small")]
+
+        async def main() -> list[Verdict]:
+            async with Guard.remote(url, AGENT_KEY) as guard:
+                decisions = await asyncio.gather(*(guard.adecide(example("refund-large")) for _ in range(5)))
+                return [d.verdict for d in decisions]
+
+        async_verdicts = asyncio.run(main())
+    assert verdicts == [Verdict.ALLOW, Verdict.BLOCK, Verdict.ALLOW]
+    assert async_verdicts == [Verdict.CONSTRAIN] * 5
+    assert contract.decided == 8
 
 
 # --------------------------------------------------------------------------- refusals are raised

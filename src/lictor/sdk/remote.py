@@ -233,9 +233,11 @@ class RemoteBackend:
             kind = type(failure).__name__
             detail = f": {failure}" if str(failure) else ""
             return GatewayError(f"gateway unreachable at {self.base_url}{tries}: {kind}{detail}")
+        problem = _problem(failure)
+        said = problem.get("detail") or problem.get("title")
         return GatewayError(f"gateway unavailable at {self.base_url}{tries}: it answered "
-                            f"{failure.status_code} {failure.reason_phrase}",
-                            status=failure.status_code, problem=_problem(failure))
+                            f"{failure.status_code} {failure.reason_phrase}{f' ({said})' if said else ''}",
+                            status=failure.status_code, problem=problem)
 
     def _read(self, response: httpx.Response, path: str) -> Any:
         status = response.status_code
@@ -245,6 +247,8 @@ class RemoteBackend:
             except ValueError as exc:
                 raise GatewayError(f"the gateway at {self.base_url} answered {status} with a body that is "
                                    f"not JSON", status=None) from exc
+        if status >= 500:
+            raise self._unavailable(response, 1)  # not one of RETRY_STATUSES: resending would not help
         problem = _problem(response)
         detail = str(problem.get("detail") or problem.get("title") or response.reason_phrase)
         if status in INPUT_STATUSES:

@@ -76,8 +76,8 @@ def _part(value: Part, path: str) -> dict[str, Any] | None:
         return {"id": value}
     if isinstance(value, Mapping):
         return dict(value)
-    raise InputError(f"expected a {path[2:]} object, its JSON form or its id, got {type(value).__name__}",
-                     path=path)
+    raise InputError(f"expected the {path[2:]} as a {path[2:].title()}, its JSON form or its id, "
+                     f"got {type(value).__name__}", path=path)
 
 
 class ToolSpec:
