@@ -9,6 +9,7 @@ Delivery code (CLI, HTTP) uses this module and never a concrete store.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
@@ -23,11 +24,11 @@ from typing import Any
 from lictor.audit.bundle import write_bundle
 from lictor.audit.checkpoint import open_checkpoint
 from lictor.audit.leaf import RISK_TIERS, decision_leaf, new_salts, sensitive_values
-from lictor.audit.log import AuditLog, Publisher, Receipt, extend_tree
+from lictor.audit.log import AuditLog, AuditUnavailable, Publisher, Receipt, extend_tree
 from lictor.audit.merkle import Tree
 from lictor.audit.note import Verifier
 from lictor.audit.payload import PayloadKeys, PayloadVault, payload_document, payload_ref, sampled
-from lictor.audit.port import AuditStore, Erasure
+from lictor.audit.port import AuditStore, Erasure, Payload
 from lictor.audit.signer import STATE_SUFFIX, FileSigner, HandoverSigner
 from lictor.audit.verify import VerifyReport, verify_log
 from lictor.config import Settings
@@ -174,30 +175,59 @@ class Gateway:
         """Decide ``action`` and make its decision leaf (and payload, when kept) durable before returning."""
         decision = self.policies.evaluate(action, now=now, findings=findings, explain=explain)
         try:
-            tier = self.risk_tier(action.system)
-            rate = self._rates[tier]
-            selected = sampled(self.vault.keys.sampling, decision.decision_id, rate)
-            keep = selected or keep_always(decision)
-            salts = new_salts()
-            values = sensitive_values(decision, action)
-            payload = self.vault.seal(payload_document(values, salts), data_subjects(action)) if keep else None
-            leaf = decision_leaf(decision, action, risk_tier=tier, salts=salts, values=values,
-                                 detail="full" if keep else "summary",
-                                 sampling={"rate": rate, "selected": selected},
-                                 payload_ref=payload_ref(payload.ciphertext) if payload else None)
-            if (self.durability == "async" and tier == "low" and decision.verdict in (Verdict.ALLOW, Verdict.LOG)
-                    and not decision.errors and not decision.review):
-                # low-risk ALLOW/LOG: queued, returned before it is durable (loss window: one batch)
+            leaf, payload, queued_only = self._record(decision, action)
+            if queued_only:
                 self.log.submit(leaf, payload)
                 return dataclasses.replace(decision, audit={"index": None, "durability": "async"})
             receipt = self.log.append(leaf, payload)
         except (LictorError, ValueError, TypeError) as exc:  # the log or the payload store failed
-            if self.unsafe_fail_open:
-                return dataclasses.replace(decision, errors=(*decision.errors, RuleError(
-                    "", "", f"audit log unavailable, decision NOT recorded (unsafe_fail_open): {exc}", False)))
-            return dataclasses.replace(decision, verdict=Verdict.BLOCK, action=None, errors=(*decision.errors, RuleError(
-                "", "", f"audit log unavailable, blocked (fail closed): {exc}", True)))
+            return self._unrecorded(decision, exc)
         return dataclasses.replace(decision, audit={"index": receipt.index, "leaf_hash": receipt.leaf_hash.hex()})
+
+    async def adecide(self, action: Action, *, findings: Sequence[Finding] = (), now: datetime | None = None,
+                      timeout: float = 10.0) -> Decision:
+        """:meth:`decide` for an event loop: the caller awaits the durable commit instead of blocking a
+        thread on it, so one loop can keep many decisions in the same group commit."""
+        decision = self.policies.evaluate(action, now=now, findings=findings)
+        try:
+            leaf, payload, queued_only = self._record(decision, action)
+            future = self.log.submit(leaf, payload)
+            if queued_only:
+                return dataclasses.replace(decision, audit={"index": None, "durability": "async"})
+            try:
+                receipt: Receipt = await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+            except TimeoutError as exc:
+                future.cancel()
+                raise AuditUnavailable(f"the audit log did not commit the entry within {timeout} s") from exc
+        except (LictorError, ValueError, TypeError) as exc:
+            return self._unrecorded(decision, exc)
+        return dataclasses.replace(decision, audit={"index": receipt.index, "leaf_hash": receipt.leaf_hash.hex()})
+
+    def _record(self, decision: Decision, action: Action) -> tuple[dict[str, Any], Payload | None, bool]:
+        """The decision's leaf and payload (kept by risk tier and sampling), and whether the leaf may
+        be only queued (``async`` durability: low-risk ALLOW/LOG without errors or review)."""
+        tier = self.risk_tier(action.system)
+        rate = self._rates[tier]
+        selected = sampled(self.vault.keys.sampling, decision.decision_id, rate)
+        keep = selected or keep_always(decision)
+        salts = new_salts()
+        values = sensitive_values(decision, action)
+        payload = self.vault.seal(payload_document(values, salts), data_subjects(action)) if keep else None
+        leaf = decision_leaf(decision, action, risk_tier=tier, salts=salts, values=values,
+                             detail="full" if keep else "summary", sampling={"rate": rate, "selected": selected},
+                             payload_ref=payload_ref(payload.ciphertext) if payload else None)
+        queued_only = (self.durability == "async" and tier == "low"
+                       and decision.verdict in (Verdict.ALLOW, Verdict.LOG) and not decision.errors
+                       and not decision.review)
+        return leaf, payload, queued_only
+
+    def _unrecorded(self, decision: Decision, exc: Exception) -> Decision:
+        """Fail closed (BLOCK) when the decision could not be recorded, unless ``unsafe_fail_open``."""
+        if self.unsafe_fail_open:
+            return dataclasses.replace(decision, errors=(*decision.errors, RuleError(
+                "", "", f"audit log unavailable, decision NOT recorded (unsafe_fail_open): {exc}", False)))
+        return dataclasses.replace(decision, verdict=Verdict.BLOCK, action=None, errors=(*decision.errors, RuleError(
+            "", "", f"audit log unavailable, blocked (fail closed): {exc}", True)))
 
     def erase(self, subject: str, *, basis: str = "erasure-request") -> tuple[Erasure, list[Receipt]]:
         """Crypto-shred a data subject (see :meth:`Custodian.erase`)."""

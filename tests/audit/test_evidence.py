@@ -257,3 +257,25 @@ def test_a_publishing_gateway_seals_and_signs_on_its_own(tmp_path: Path) -> None
     finally:
         d.gateway.close()
     assert d.gateway.publisher is not None and not d.gateway.publisher.is_alive()
+
+
+def test_adecide_awaits_the_same_durable_record(deployment: Deployment) -> None:
+    import asyncio
+
+    async def both() -> list[object]:
+        return list(await asyncio.gather(*(deployment.gateway.adecide(Action.from_dict(CREDIT)) for _ in range(8))))
+
+    decisions = asyncio.run(both())
+    indices = sorted(d.audit["index"] for d in decisions)  # type: ignore[attr-defined]
+    assert len(set(indices)) == 8
+    assert {d.verdict for d in decisions} == {Verdict.BLOCK}  # type: ignore[attr-defined]
+    assert deployment.verify()["payloads"] == {"present": 8, "opened": 8}
+
+
+def test_adecide_fails_closed_when_the_log_is_closed(deployment: Deployment) -> None:
+    import asyncio
+
+    deployment.gateway.log.close()
+    decision = asyncio.run(deployment.gateway.adecide(Action.from_dict(CHAT)))
+    assert decision.verdict is Verdict.BLOCK and decision.audit is None
+    assert "fail closed" in decision.errors[-1].message

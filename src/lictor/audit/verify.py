@@ -247,7 +247,7 @@ def verify_log(leaves: Sequence[bytes], checkpoint_notes: Iterable[str], verifie
         if not data and index < len(pruned_hashes):  # pruned: only its stored hash is left
             pruned += 1
             evidence.pruned_leaf(index)
-            seals.kinds.append(("pruned", None))
+            seals.pruned()
             frontier.extend(leaf_hashes(unhashed))
             unhashed.clear()
             frontier.append(pruned_hashes[index])
@@ -296,10 +296,24 @@ class _Seals:
 
     def __init__(self, max_interval: float | None) -> None:
         self.max_interval = max_interval
-        self.kinds: list[tuple[str, str | None]] = []  # (type, verdict) of every leaf so far
+        # (type, verdict) of every leaf from index ``base`` on; what a seal has covered is dropped, so
+        # memory holds only the leaves since the last seal, whatever the log's length
+        self.kinds: list[tuple[str, str | None]] = []
+        self.base = 0
         self.covered_to = 0  # a seal's counts cover the leaves from the previous seal's size_before
         self.last_seal_ts: str | None = None
         self.first_ts: str | None = None
+
+    def pruned(self) -> None:
+        self.kinds.append(("pruned", None))
+
+    def _covered(self, size_before: int) -> list[tuple[str, str | None]]:
+        return self.kinds[self.covered_to - self.base:size_before - self.base]
+
+    def _advance(self, size_before: int) -> None:
+        self.covered_to = size_before
+        del self.kinds[:size_before - self.base]
+        self.base = size_before
 
     def see(self, index: int, leaf: dict[str, object]) -> LogVerificationError | None:
         kind = str(leaf["type"])
@@ -320,21 +334,21 @@ class _Seals:
         size_before, counts = leaf.get("size_before"), leaf.get("counts")
         if not isinstance(size_before, int) or not isinstance(counts, dict):
             return None  # a seal without counts (older writer, or a test): nothing to compare
-        if any(kind == "pruned" for kind, _ in self.kinds[self.covered_to:size_before]):
-            self.covered_to = max(self.covered_to, size_before)  # pruned content cannot be counted
+        if size_before >= self.covered_to and any(kind == "pruned" for kind, _ in self._covered(size_before)):
+            self._advance(size_before)  # pruned content cannot be counted
             return None
         if not self.covered_to <= size_before <= index:
             return LogVerificationError(f"seal covers up to size {size_before}, outside {self.covered_to}..{index}",
                                         outcome="policy", step="5 seal", index=index)
         types: dict[str, int] = {}
         verdicts: dict[str, int] = {}
-        for kind, verdict in self.kinds[self.covered_to:size_before]:
+        for kind, verdict in self._covered(size_before):
             if kind == "seal":
                 continue
             types[kind] = types.get(kind, 0) + 1
             if verdict is not None:
                 verdicts[verdict] = verdicts.get(verdict, 0) + 1
-        self.covered_to = size_before
+        self._advance(size_before)
         if counts.get("types", types) != types or counts.get("verdicts", verdicts) != verdicts:
             return LogVerificationError(
                 f"seal counts {counts} do not match the leaves they cover ({types}, {verdicts})",
