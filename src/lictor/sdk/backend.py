@@ -1,8 +1,8 @@
 """Where a Guard sends its actions: the backend port, and the local backend (an in-process Gateway).
 
 A backend turns an :class:`~lictor.model.Action` into a :class:`~lictor.model.Decision`, in a plain
-call and in a coroutine. The local one calls :meth:`lictor.runtime.Gateway.decide` directly (in a
-worker thread for the coroutine, since a durable decision waits for the disk); the remote one, in
+call and in a coroutine. The local one calls :meth:`lictor.runtime.Gateway.decide` (and
+:meth:`~lictor.runtime.Gateway.adecide`, which awaits the durable commit) directly; the remote one, in
 :mod:`lictor.sdk.remote`, posts the action to a gateway's HTTP API.
 """
 
@@ -43,10 +43,8 @@ class LocalBackend:
         return self.gateway.decide(action)
 
     async def adecide(self, action: Action) -> Decision:
-        import asyncio
-
-        # a durable decision waits for the audit log's commit: keep the event loop free meanwhile
-        return await asyncio.to_thread(self.gateway.decide, action)
+        # awaits the audit log's group commit on the loop, so concurrent calls share one commit
+        return await self.gateway.adecide(action)
 
     def close(self) -> None:
         if self.owned:
