@@ -1,6 +1,6 @@
 """The dependency direction of the layers, read from the code's own imports.
 
-kernel (errors, model) <- domain (policy) <- adapters (store, config) <- delivery (cli). Frameworks stay in delivery; the
+kernel (errors, model) <- domain (policy) <- adapters (store, config) <- delivery (cli, sdk). Frameworks stay in delivery; the
 policy engine imports no I/O framework, no CLI and no storage driver.
 """
 
@@ -31,6 +31,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
                     "lictor.runtime", "lictor.access", "lictor.cli"}, {"click", "uvicorn"}),
     "lictor.http": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.audit.index", "lictor.config",
                      "lictor.runtime", "lictor.access", "lictor.http"}, {"fastapi", "starlette", "prometheus_client"}),
+    "lictor.sdk": ({"lictor.errors", "lictor.model", "lictor.config", "lictor.runtime", "lictor.sdk"}, {"httpx"}),
 }
 
 # the package root itself (``from lictor import __version__``) re-exports, and may be named by delivery

@@ -10,7 +10,7 @@ import pytest
 import lictor
 
 PACKAGES = ["lictor", "lictor.policy", "lictor.audit", "lictor.store", "lictor.errors", "lictor.model",
-            "lictor.config"]
+            "lictor.config", "lictor.sdk"]
 
 
 def isort_style(name: str) -> tuple[int, str]:
@@ -38,3 +38,21 @@ def test_every_module_says_what_it_is_for() -> None:
 def test_public_types_in_policy_are_reexported_at_top_level() -> None:
     assert lictor.load_policies is lictor.policy.load_policies
     assert lictor.PolicySet is lictor.policy.PolicySet
+
+
+def test_the_sdk_is_reexported_at_top_level() -> None:
+    import lictor.sdk
+
+    assert lictor.Guard is lictor.sdk.Guard
+    assert lictor.Blocked is lictor.sdk.Blocked
+    assert issubclass(lictor.Blocked, lictor.LictorError)
+    assert issubclass(lictor.GatewayError, lictor.LictorError)
+
+
+def test_importing_lictor_builds_nothing_and_loads_no_http_client() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, lictor; print(sorted(m for m in ('httpx', 'lictor.runtime') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

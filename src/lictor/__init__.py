@@ -3,6 +3,7 @@
 from lictor.errors import (
     ConfigError,
     Diagnostic,
+    GatewayError,
     InputError,
     InternalError,
     LictorError,
@@ -11,15 +12,19 @@ from lictor.errors import (
 )
 from lictor.model import Action, Decision, Finding, Reason, RuleError, Verdict
 from lictor.policy import PolicySet, load_policies
+from lictor.sdk import Blocked, Guard
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Action",
+    "Blocked",
     "ConfigError",
     "Decision",
     "Diagnostic",
     "Finding",
+    "GatewayError",
+    "Guard",
     "InputError",
     "InternalError",
     "LictorError",

@@ -7,6 +7,9 @@
     ├── PolicyError                 policies that cannot be loaded; carries every Diagnostic at once
     ├── ConfigError                 a setting that is missing or invalid; carries the setting's path
     ├── VerificationError           evidence that does not verify (a proof, a signature, a log)
+    ├── GatewayError                a remote gateway refused a request (401, 403, 404) or did not answer
+    ├── Blocked                     the SDK refused to run an action the gateway blocked; carries the
+    │                               Decision, so it lives beside it in ``lictor.sdk``
     └── InternalError               a bug or an unexpected foreign exception, translated at the boundary
 
 Foreign exceptions (yaml, lark, re2, OSError) are translated where they enter: ``raise PolicyError(...)
@@ -15,12 +18,13 @@ from exc``. Verifiers raise; they never return False.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 __all__ = [
     "ConfigError",
     "Diagnostic",
+    "GatewayError",
     "InputError",
     "InternalError",
     "LictorError",
@@ -97,6 +101,20 @@ class VerificationError(LictorError):
         self.message = message
         self.step = step
         self.index = index
+
+
+class GatewayError(LictorError):
+    """A remote gateway that refused a request or could not be reached. ``status`` is the HTTP status
+    (None when no answer came at all) and ``problem`` the RFC 9457 body it sent (empty when none)."""
+
+    code = "gateway_error"
+
+    def __init__(self, message: str, *, status: int | None = None,
+                 problem: Mapping[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.problem: dict[str, object] = dict(problem or {})
 
 
 class InternalError(LictorError):
