@@ -327,6 +327,40 @@ def test_checkpoint_notes_open_with_the_signers_verifier(store: AuditStore, sign
     assert store.checkpoints()[-1].note == note
 
 
+def test_logs_sharing_a_store_seal_in_turn_and_the_log_verifies(store: AuditStore, tmp_path: Path) -> None:
+    """Two logs (as two gateway processes would) append and seal at once; every seal counts exactly
+    the leaves from the previous seal's size_before, wherever the other log put it."""
+    key = tmp_path / "shared.key"
+    FileSigner.create(key, ORIGIN)
+    logs = [AuditLog(store=store, signer=FileSigner(key), max_delay=0.0005) for _ in range(2)]
+    stop = threading.Event()
+    problems: list[BaseException] = []
+
+    def seal(log: AuditLog) -> None:
+        while not stop.is_set():
+            try:
+                log.checkpoint()
+            except BaseException as exc:  # reported below
+                problems.append(exc)
+                return
+
+    sealers = [threading.Thread(target=seal, args=(log,)) for log in logs]
+    for sealer in sealers:
+        sealer.start()
+    try:
+        receipts = [r for log in logs for r in hammer(log, 3, 40)]
+    finally:
+        stop.set()
+        for sealer in sealers:
+            sealer.join(30)
+    logs[0].checkpoint()
+    for log in logs:
+        log.close()
+    assert not problems
+    assert len({r.index for r in receipts}) == len(receipts)
+    verify(store, FileSigner(key))
+
+
 def test_without_a_signer_checkpoint_seals_and_returns_none(store: AuditStore) -> None:
     with AuditLog(store=store, signer=None) as log:
         log.append(decision(0))

@@ -12,7 +12,10 @@ Seals go through the same queue, so they are serialised with the batches: the wr
 themselves are not counted), asks the signer to sign the tree that ends with it and stores the
 signed checkpoint. Counts are kept from the leaves this log writes; leaves that other processes
 sharing the store wrote in between, or that a previous process wrote after its last seal, are read
-back from the store and counted, so the store stays the source of truth.
+back from the store and counted, so the store stays the source of truth. A seal covers the leaves
+from the previous seal's ``size_before`` to its own, wherever that previous seal was written: it is
+made under the store's seal lock (:meth:`AuditStore.sealing`), so two logs sharing a store (other
+threads, processes or hosts) never interleave their seals and signatures.
 
 :class:`Publisher` runs :meth:`AuditLog.maybe_checkpoint` on a cadence in a thread of its own.
 """
@@ -110,10 +113,11 @@ class AuditLog:
         self._closed = False
         self._stopping = False
         self._thread: threading.Thread | None = None
-        # writer-thread state
+        # writer-thread state: the (type, verdict) of every stored leaf from ``_base`` (where the
+        # current seal period starts: the last seal's ``size_before``) up to ``_counted_to``
         self._last_batch = 1
-        self._counts: dict[str, int] = {}
-        self._verdicts: dict[str, int] = {}
+        self._kinds: list[tuple[str, str | None]] = []
+        self._base = 0
         self._counted_to: int | None = None
         # checkpoint state (read lazily from the store), guarded by _cp_lock
         self._cp_lock = threading.Lock()
@@ -276,64 +280,77 @@ class AuditLog:
     def _count_committed(self, first: int, batch: list[_Entry]) -> None:
         try:
             self._catch_up(first)
-            if self._counted_to is not None and self._counted_to <= first:
-                for entry in batch:
-                    self._count(*entry.kind)
+            if self._counted_to == first and all(entry.kind[0] != "seal" for entry in batch):
+                self._kinds.extend(entry.kind for entry in batch)
                 self._counted_to = first + len(batch)
         except Exception:
-            # the store could not be read back: count again from the last seal next time
-            self._counts, self._verdicts, self._counted_to = {}, {}, None
+            self._forget()  # the store could not be read back: count again from the last seal next time
 
-    def _count(self, kind: str, verdict: str | None) -> None:
-        if kind == "seal":  # a seal (of this process or another) starts a new period
-            self._counts, self._verdicts = {}, {}
+    def _forget(self) -> None:
+        self._kinds, self._base, self._counted_to = [], 0, None
+
+    def _note_stored(self, index: int, data: bytes) -> None:
+        """Record the kind of stored leaf ``index``; a seal starts a new period at its ``size_before``
+        (not at itself: leaves other processes slipped in before it belong to the next seal)."""
+        if not data:
+            self._kinds.append(("pruned", None))  # a pruned leaf's kind is gone with its bytes
             return
-        self._counts[kind] = self._counts.get(kind, 0) + 1
-        if verdict is not None:
-            self._verdicts[verdict] = self._verdicts.get(verdict, 0) + 1
-
-    def _count_stored(self, index: int, data: bytes) -> str:
         try:
             leaf = decode_leaf(data, index=index)
         except LictorError:
-            self._count("undecodable", None)
-            return "undecodable"
+            self._kinds.append(("undecodable", None))
+            return
         kind = _kind(leaf)
-        self._count(*kind)
-        return kind[0]
+        if kind[0] == "seal":
+            size_before = leaf.get("size_before")
+            if isinstance(size_before, int) and not isinstance(size_before, bool) \
+                    and self._base <= size_before <= index:
+                del self._kinds[:size_before - self._base]
+                self._base = size_before
+        self._kinds.append(kind)
 
     def _catch_up(self, end: int) -> None:
-        """Count the stored leaves before ``end`` that were not counted yet (written elsewhere)."""
+        """Note the stored leaves before ``end`` that were not noted yet (written elsewhere)."""
         if self._counted_to is None:
-            self._counted_to = self._count_back()
+            self._count_back()
         start = self._counted_to
+        assert start is not None
         while start < end:
             chunk_end = min(end, start + _READ_CHUNK)
             for index, data in enumerate(self._store.leaves(start, chunk_end), start):
-                if data:  # a pruned leaf's kind is gone with its bytes
-                    self._count_stored(index, data)
-            start = chunk_end
-        self._counted_to = max(start, self._counted_to)
+                self._note_stored(index, data)
+            start = self._counted_to = chunk_end
 
-    def _count_back(self) -> int:
-        """Count the stored leaves after the last seal, newest first; return the size counted to."""
-        self._counts, self._verdicts = {}, {}
-        size = end = self._store.state().size
+    def _count_back(self) -> None:
+        """Resume counting where the current seal period starts."""
+        base = self._period_start()
+        self._kinds, self._base, self._counted_to = [], base, base
+
+    def _period_start(self) -> int:
+        """The last seal's ``size_before`` (or just past a pruned leaf, or 0), searching back from
+        the end of the log."""
+        end = self._store.state().size
         while end > 0:
             start = max(0, end - _READ_CHUNK)
             leaves = self._store.leaves(start, end)
             for offset in range(len(leaves) - 1, -1, -1):
-                if not leaves[offset]:
-                    return size  # pruned below here: nothing more to count
-                if b'"seal"' in leaves[offset]:
-                    try:
-                        if decode_leaf(leaves[offset]).get("type") == "seal":
-                            return size
-                    except LictorError:
-                        pass
-                self._count_stored(start + offset, leaves[offset])
+                index, data = start + offset, leaves[offset]
+                if not data:
+                    return index + 1
+                if b'"seal"' not in data:
+                    continue
+                try:
+                    leaf = decode_leaf(data)
+                except LictorError:
+                    continue
+                if leaf.get("type") == "seal":
+                    size_before = leaf.get("size_before")
+                    if isinstance(size_before, int) and not isinstance(size_before, bool) \
+                            and 0 <= size_before <= index:
+                        return size_before
+                    return index
             end = start
-        return size
+        return 0
 
     # ------------------------------------------------------------------ seals and checkpoints
 
@@ -358,31 +375,37 @@ class AuditLog:
             entry.future.set_exception(_unavailable(f"the checkpoint failed: {exc}", exc))
 
     def _make_checkpoint(self) -> str | None:
-        size_before = self._store.state().size
-        self._catch_up(size_before)
-        size_before = max(size_before, self._counted_to or 0)
-        now = self._clock()
-        seal = {"v": LEAF_VERSION, "type": "seal", "ts": _rfc3339(now), "size_before": size_before,
-                "counts": {"types": dict(sorted(self._counts.items())),
-                           "verdicts": dict(sorted(self._verdicts.items()))}}
-        data = encode_leaf(seal)
-        try:
-            result = self._store.append([data], [None])
-        except Exception as exc:
-            raise _unavailable(f"the audit store failed to commit the seal: {exc}", exc) from exc
-        self._counts, self._verdicts = {}, {}
-        self._counted_to = size_before
-        self._catch_up(result.first_index)  # leaves other processes slipped in before the seal
-        self._counted_to = result.first_index + 1
-        state = result.state
-        note: str | None = None
-        if self._signer is not None:
+        # Under the store's seal lock no other log sharing the store seals, so the period this seal
+        # closes (from the last seal's size_before to size_before) is fixed until it is signed.
+        with self._store.sealing():
+            size_before = self._store.state().size
+            self._catch_up(size_before)
+            types: dict[str, int] = {}
+            verdicts: dict[str, int] = {}
+            for kind, verdict in self._kinds[:size_before - self._base]:
+                if kind in ("seal", "pruned"):
+                    continue
+                types[kind] = types.get(kind, 0) + 1
+                if verdict is not None:
+                    verdicts[verdict] = verdicts.get(verdict, 0) + 1
+            now = self._clock()
+            seal = {"v": LEAF_VERSION, "type": "seal", "ts": _rfc3339(now), "size_before": size_before,
+                    "counts": {"types": dict(sorted(types.items())), "verdicts": dict(sorted(verdicts.items()))}}
+            data = encode_leaf(seal)
             try:
-                note = self._signer.sign(state.size, state.root)
-                self._store.add_checkpoint(state.size, note, now)
+                result = self._store.append([data], [None])
             except Exception as exc:
-                raise _unavailable(f"the checkpoint of size {state.size} could not be signed and stored: "
-                                   f"{exc}", exc) from exc
+                raise _unavailable(f"the audit store failed to commit the seal: {exc}", exc) from exc
+            # the seal (and any leaves slipped in before it) are read back by the next catch-up
+            state = result.state
+            note: str | None = None
+            if self._signer is not None:
+                try:
+                    note = self._signer.sign(state.size, state.root)
+                    self._store.add_checkpoint(state.size, note, now)
+                except Exception as exc:
+                    raise _unavailable(f"the checkpoint of size {state.size} could not be signed and stored: "
+                                       f"{exc}", exc) from exc
         with self._cp_lock:
             self._cp_known = True
             self._cp_size = state.size if note is not None else self._cp_size

@@ -9,6 +9,7 @@ serialised index assignment (never a database sequence, which can leave gaps).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -137,6 +138,12 @@ class AuditStore(Protocol):
         """Retention: drop the bytes of leaves below index ``below`` except those in ``keep`` (their
         hashes stay, so the tree still verifies) and all their payloads. Returns the new pruning
         floor (it never goes down)."""
+        ...
+
+    def sealing(self) -> AbstractContextManager[None]:
+        """Hold the store's seal lock: while it is held no other log sharing this store (another
+        thread, process or host) writes a seal, so a seal's counts and ``size_before`` can be read
+        from the store and stay true until it is appended and signed. Ordinary appends go on."""
         ...
 
     def pruned_below(self) -> int:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 
 from lictor.access import ApiKey
@@ -28,6 +29,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._seal_lock = threading.Lock()
         self._state = TreeState(size=0, root=EMPTY_ROOT, frontier=())
         self._leaves: list[bytes] = []
         self._payloads: dict[int, Payload] = {}
@@ -165,6 +167,11 @@ class MemoryStore:
     def pruned_below(self) -> int:
         with self._lock:
             return self._pruned_below
+
+    @contextmanager
+    def sealing(self) -> Iterator[None]:
+        with self._seal_lock:
+            yield
 
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         with self._lock:

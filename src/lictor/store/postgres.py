@@ -12,7 +12,8 @@ import hashlib
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -49,6 +50,11 @@ T = TypeVar("T")
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
+def _advisory_key(name: str) -> int:
+    """A 64-bit advisory lock key for ``name`` (locks are per database; the name carries the schema)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
 class PostgresStore:
     """A durable audit store in the database of ``url`` (``postgresql://user@host:port/db``).
 
@@ -75,6 +81,8 @@ class PostgresStore:
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._closed = False
+        self._seal_lock = threading.Lock()  # guards _seal_conn, held while sealing
+        self._seal_conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._run(self._migrate)
 
     # ---------------------------------------------------------------- connections and transactions
@@ -122,8 +130,7 @@ class PostgresStore:
 
     def _migrate(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
         scope = self._schema or "public"
-        key = int.from_bytes(hashlib.sha256(f"lictor.store:{scope}".encode()).digest()[:8], "big",
-                             signed=True)
+        key = _advisory_key(f"lictor.store:{scope}")
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))  # concurrent openers wait here
         if self._schema is not None:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self._schema)))
@@ -325,7 +332,33 @@ class PostgresStore:
 
         return self._run(work)
 
+    @contextmanager
+    def sealing(self) -> Iterator[None]:
+        """The seal lock: a session advisory lock named after the schema, held on a connection of its
+        own (so reads and appends go on meanwhile); every gateway on any host sharing the schema waits
+        for it. It is released when the block ends, or by the server if the connection is lost."""
+        key = _advisory_key(f"lictor.seal:{self._schema or 'public'}")
+        with self._seal_lock:
+            try:
+                if self._seal_conn is None or self._seal_conn.closed or self._seal_conn.broken:
+                    self._seal_conn = self._connect()
+                conn = self._seal_conn
+                conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+            except psycopg.Error as exc:
+                raise InternalError(self._message("cannot take the seal lock of", exc)) from exc
+            try:
+                yield
+            finally:
+                try:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                except psycopg.Error:
+                    conn.close()  # the server drops the lock with the session
+
     def close(self) -> None:
+        with self._seal_lock:
+            if self._seal_conn is not None:
+                self._seal_conn.close()
+                self._seal_conn = None
         with self._lock:
             self._closed = True
             if self._conn is not None:

@@ -7,6 +7,8 @@ inside its own write transaction. All processes must be on one host (WAL needs s
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -54,6 +56,7 @@ class SqliteStore:
         self._path = str(path)
         self._busy_timeout_ms = busy_timeout_ms
         self._lock = threading.Lock()
+        self._seal_lock = threading.Lock()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._closed = False
@@ -314,6 +317,24 @@ class SqliteStore:
     def pruned_below(self) -> int:
         with self._reader() as conn:
             return int(conn.execute("SELECT pruned_below FROM tree_state WHERE id = 0").fetchone()[0])
+
+    @contextmanager
+    def sealing(self) -> Iterator[None]:
+        """The seal lock: a thread lock, and an exclusive ``flock`` on ``FILE.seal-lock`` beside the
+        database for the other processes on this host (the only ones that can share the file)."""
+        with self._seal_lock:
+            if self._path == ":memory:" or self._path.startswith("file::memory:"):
+                yield
+                return
+            try:
+                fd = os.open(self._path + ".seal-lock", os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise InternalError(f"cannot open the seal lock beside {self._path}: {exc}") from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # releases the flock
 
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         with self._reader() as conn:
