@@ -28,10 +28,11 @@ CONFIG_OPTION: Callable[[Any], Any] = click.option(
          "options given here override both.")
 
 
-def read_settings(config_file: Path | None) -> Settings:
-    """Load the settings, or exit 2 printing each problem on its own line with its place."""
+def read_settings(config_file: Path | None, *, demo: bool = False) -> Settings:
+    """Load the settings (``demo`` accepts placeholder secrets), or exit 2 printing each problem on
+    its own line with its place."""
     try:
-        return load_settings(config_file)
+        return load_settings(config_file, demo=demo)
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -17,7 +18,11 @@ from lictor.runtime import KeyAdmin, open_key_admin
 
 __all__ = ["keys_group", "serve_command"]
 
-_EXAMPLES = Path(__file__).parents[3] / "examples" / "policies"
+#: Where ``--demo`` looks for the example policies when ``policies`` is not set: the source tree this
+#: package runs from (an editable install or a checkout), then ``./examples/policies``.
+_EXAMPLES = (Path(__file__).resolve().parents[3] / "examples" / "policies", Path("examples") / "policies")
+#: The environment variables the workers read (``lictor.http.app_from_env``): the settings file, and demo mode.
+_CONFIG_ENV, _DEMO_ENV = "LICTOR_CONFIG", "LICTOR_SERVE_DEMO"
 _DB = click.option("--db", "database", default=None,
                    help="The store holding the keys and the log (default: the database setting).")
 
@@ -92,28 +97,50 @@ def serve_command(config_file: Path | None, demo: bool, host: str | None, port: 
     """Run the HTTP gateway."""
     import uvicorn
 
-    settings = override(read_settings(config_file), {"host": host, "port": port})
+    settings = override(read_settings(config_file, demo=demo), {"host": host, "port": port})
     if demo and not settings.is_set("policies"):
-        settings = override(settings, {"policies": _EXAMPLES})
+        settings = override(settings, {"policies": _demo_policies()})
+    if settings.database.partition("://")[0].lower() == "memory":
+        _refuse("`lictor serve` needs a database that the key commands and every worker share; "
+                "memory:// lives and dies with one process. Use sqlite:///FILE or postgresql://…")
     try:
         load_policies(settings.policies, default_verdict=settings.default_verdict)
         with open_key_admin(settings) as admin:
             if demo:
                 _demo_keys(admin, settings)
             elif not admin.keys.any_live():
-                click.echo("error: no API key exists, and the gateway never runs open. Create one first:\n"
-                           "  lictor keys create --scope agent\n(or try `lictor serve --demo`)", err=True)
-                sys.exit(EXIT_INPUT)
+                _refuse("no API key exists, and the gateway never runs open. Create one first:\n"
+                        "  lictor keys create --scope agent\n(or try `lictor serve --demo`)")
     except LictorError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_INPUT)
-    # the workers build their gateway from the same settings: the file, then these variables
+        _refuse(str(exc))
+    if workers > 1 and settings.redis is None:
+        click.echo(f"warning: {workers} workers without the redis setting: each worker counts `limit` rules "
+                   "on its own, so a limit of N lets through up to N per worker", err=True)
+    # every worker builds its gateway from the same settings: the file, then these variables
     if config_file is not None:
-        os.environ["LICTOR_CONFIG"] = str(config_file)
+        os.environ[_CONFIG_ENV] = str(config_file.resolve())
+    if demo:
+        os.environ[_DEMO_ENV] = "1"
     os.environ.update({"LICTOR_HOST": settings.host, "LICTOR_PORT": str(settings.port),
-                       "LICTOR_POLICIES": str(settings.policies), "LICTOR_DATABASE": settings.database})
+                       "LICTOR_POLICIES": str(Path(settings.policies).resolve()),
+                       "LICTOR_DATABASE": settings.database})
     uvicorn.run("lictor.http:app_from_env", factory=True, host=settings.host, port=settings.port,
                 workers=workers if workers > 1 else None, log_level="info")
+
+
+def _refuse(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_INPUT)
+
+
+def _demo_policies() -> Path:
+    """The example policies for ``--demo``, or exit 2 saying how to name a policies directory."""
+    for candidate in _EXAMPLES:
+        if candidate.is_dir():
+            return candidate.resolve()
+    _refuse("--demo uses the example policies, which are not installed with the package and are not in "
+            "./examples/policies; run it from a checkout of the source, or name a policies directory "
+            "(the policies setting, LICTOR_POLICIES=DIR)")
 
 
 def _demo_keys(admin: KeyAdmin, settings: Settings) -> None:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from lictor.http.app import CONFIG_ENV, app_from_env, create_app
+from lictor.http.app import CONFIG_ENV, DEMO_ENV, app_from_env, create_app
 
-__all__ = ["CONFIG_ENV", "app_from_env", "create_app"]
+__all__ = ["CONFIG_ENV", "DEMO_ENV", "app_from_env", "create_app"]

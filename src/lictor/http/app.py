@@ -3,7 +3,8 @@
 ``create_app(gateway, keys=..., settings=...)`` is for a process that already holds a gateway
 (``lictor serve``, tests); ``app_from_env()`` builds the gateway from the settings file named by
 ``LICTOR_CONFIG`` (or ``./lictor.yaml``) and the ``LICTOR_*`` variables, for ASGI servers that start
-several worker processes (``uvicorn --factory lictor.http:app_from_env``).
+several worker processes (``uvicorn --factory lictor.http:app_from_env``); ``LICTOR_SERVE_DEMO=1``
+(set by ``lictor serve --demo``) accepts placeholder secrets as demo mode does.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from lictor.http.problems import BodyLimit, install_handlers
 from lictor.http.routes import Api
 from lictor.runtime import Gateway
 
-__all__ = ["CONFIG_ENV", "app_from_env", "create_app"]
+__all__ = ["CONFIG_ENV", "DEMO_ENV", "app_from_env", "create_app"]
 
 #: The environment variable naming the settings file for :func:`app_from_env`.
 CONFIG_ENV = "LICTOR_CONFIG"
+#: The environment variable that puts :func:`app_from_env` in demo mode (placeholder secrets accepted).
+DEMO_ENV = "LICTOR_SERVE_DEMO"
 
 
 def create_app(gateway: Gateway, *, keys: KeyRing, settings: Settings,
@@ -53,6 +56,6 @@ def create_app(gateway: Gateway, *, keys: KeyRing, settings: Settings,
 def app_from_env() -> FastAPI:
     """An app with its own gateway, from the settings file in ``LICTOR_CONFIG`` (when set) and the
     environment; the gateway closes when the server stops."""
-    settings = load_settings(os.environ.get(CONFIG_ENV) or None)
+    settings = load_settings(os.environ.get(CONFIG_ENV) or None, demo=os.environ.get(DEMO_ENV) == "1")
     gateway = Gateway.from_settings(settings, publish=True)
     return create_app(gateway, keys=gateway.keys, settings=settings, on_shutdown=gateway.close)
