@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lictor.http.problems import MEDIA_TYPE
-from tests.http.conftest import LARGE, SMALL, Served
+from tests.http.conftest import LARGE, SMALL, Served, serve
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
 
@@ -183,3 +185,39 @@ def test_on_postgres(served_pg: Served) -> None:
     assert again["decision_id"] == first["decision_id"]
     listed = served_pg.client.get("/v1/decisions", params={"verdict": "BLOCK"}, headers=served_pg.as_("auditor")).json()
     assert [d["decision_id"] for d in listed["decisions"]] == [first["decision_id"]]
+
+
+@pytest.mark.parametrize(("body", "status", "path"), [
+    # unpaired surrogates are not text: nothing downstream can encode them
+    (b'{"system": "s", "kind": "tool_call", "name": "t", "request_id": "\\ud800"}', 422, "$.request_id"),
+    (b'{"system": "\\udc00x", "kind": "tool_call", "name": "t"}', 422, "$.system"),
+    (b'{"system": "s", "kind": "tool_call", "name": "t", "args": {"a": ["ok", "\\ud83d"]}}', 422, "$.args.a[1]"),
+])
+def test_json_that_python_reads_but_cannot_use_is_refused(served: Served, body: bytes, status: int, path: str) -> None:
+    response = served.client.post("/v1/decide", content=body, headers=served.as_("agent"))
+    assert assert_problem(response, status)["errors"][0]["path"] == path
+    paired = b'{"system": "s", "kind": "tool_call", "name": "t", "args": {"a": "\\ud83d\\ude00"}}'
+    assert served.client.post("/v1/decide", content=paired, headers=served.as_("agent")).status_code == 200
+    created = served.client.post("/v1/admin/keys", content=b'{"scope": "agent", "user": "\\ud800"}',
+                                 headers=served.as_("admin"))
+    assert assert_problem(created, 422)["errors"][0]["path"] == "$.user"
+
+
+def test_an_integer_of_more_digits_than_python_converts_is_a_400(tmp_path: Path) -> None:
+    for served in serve(tmp_path, f"sqlite:///{tmp_path / 'lictor.db'}"):
+        body = b'{"system": "s", "kind": "tool_call", "name": "t", "args": {"n": 1' + b"0" * 5000 + b"}}"
+        response = served.client.post("/v1/decide", content=body, headers=served.as_("agent"))
+        assert "digits" in assert_problem(response, 400)["detail"]
+
+
+@pytest.mark.parametrize("params", [
+    {"since": "0001-01-01T00:00:00+23:00"}, {"until": "9999-12-31T23:59:59-23:59"}, {"cursor": str(2**64)},
+])
+def test_query_values_out_of_range_are_refused(served: Served, params: dict[str, str]) -> None:
+    body = assert_problem(served.client.get("/v1/decisions", params=params, headers=served.as_("auditor")), 422)
+    assert body["errors"][0]["path"] == f"query.{next(iter(params))}"
+    assert_problem(served.client.get(f"/v1/audit/proof/{2**64}", headers=served.as_("auditor")), 422)
+
+
+def test_revoking_an_unknown_key_is_a_404(served: Served) -> None:
+    assert_problem(served.client.delete("/v1/admin/keys/000000000000", headers=served.as_("admin")), 404)

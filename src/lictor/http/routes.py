@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from lictor.access import ApiKey, KeyRing
 from lictor.audit.index import DecisionQuery
+from lictor.errors import InputError
 from lictor.http.metrics import CONTENT_TYPE, Metrics
 from lictor.http.problems import MEDIA_TYPE, Problem, parse_json
 from lictor.http.schemas import ACTION_SCHEMA, KEY_REQUEST_SCHEMA, problem_responses
@@ -21,6 +22,8 @@ from lictor.runtime import Gateway
 __all__ = ["Api"]
 
 _ID = r"^[A-Za-z0-9_.:-]{1,128}$"
+#: The largest leaf index a store can hold (a signed 64-bit integer column).
+_MAX_INDEX = 2**63 - 1
 
 
 class Api:
@@ -116,7 +119,7 @@ class Api:
                         policy: Annotated[str | None, Query(max_length=256)] = None,
                         since: Annotated[datetime | None, Query()] = None,
                         until: Annotated[datetime | None, Query()] = None,
-                        cursor: Annotated[int | None, Query(ge=-1)] = None,
+                        cursor: Annotated[int | None, Query(ge=-1, le=_MAX_INDEX)] = None,
                         limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
         self.caller(request, "auditor")
         query = DecisionQuery(system=system, verdict=verdict, policy=policy,
@@ -153,7 +156,7 @@ class Api:
             raise Problem(404, "the log has no signed checkpoint yet")
         return PlainTextResponse(note, media_type="text/plain; charset=utf-8")
 
-    async def proof(self, request: Request, index: Annotated[int, Path(ge=0)]) -> Response:
+    async def proof(self, request: Request, index: Annotated[int, Path(ge=0, le=_MAX_INDEX)]) -> Response:
         self.caller(request, "auditor")
         return JSONResponse(await run_in_threadpool(self.gateway.proof, index))
 
@@ -209,7 +212,10 @@ class Api:
         caller = self.caller(request, "admin")
 
         def work() -> dict[str, Any]:
-            key = self.keys.revoke(key_id)
+            try:
+                key = self.keys.revoke(key_id)
+            except InputError:
+                raise Problem(404, f"no key {key_id}") from None
             self.gateway.record_change("key-revoked", by=caller.id, key=key.to_dict())
             return {**key.to_dict(), "revoked": True}
 
@@ -262,7 +268,7 @@ class Api:
             status_code=201, openapi_extra=json_body(KEY_REQUEST_SCHEMA),
             responses=problem_responses(400, 401, 403, 413, 422))
         add("/v1/admin/keys/{key_id}", self.revoke_key, methods=["DELETE"], summary="Revoke an API key",
-            tags=["admin"], responses=problem_responses(401, 403, 422))
+            tags=["admin"], responses=problem_responses(401, 403, 404, 422))
         add("/healthz", self.healthz, methods=["GET"], summary="Liveness", tags=["operations"])
         add("/readyz", self.readyz, methods=["GET"], summary="Readiness", tags=["operations"],
             responses=problem_responses(503))
@@ -283,5 +289,9 @@ def _stamp(value: datetime | None, name: str) -> str | None:
     if value.tzinfo is None:
         raise Problem(422, f"{name} needs a time zone (e.g. 2026-11-28T15:00:00Z)",
                       errors=[{"path": f"query.{name}", "message": "a time zone is required"}])
-    return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    try:
+        return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first representable UTC time
+        raise Problem(422, f"{name} is out of range once converted to UTC",
+                      errors=[{"path": f"query.{name}", "message": "out of range in UTC"}]) from None
 
