@@ -162,7 +162,11 @@ def test_an_unexpected_failure_is_a_500_that_blocks(served: Served, monkeypatch:
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internals")
 
+    async def abroken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internals")
+
     monkeypatch.setattr(served.gateway, "decide", broken)
+    monkeypatch.setattr(served.gateway, "adecide", abroken)
     response = served.client.post("/v1/decide", json=SMALL, headers=served.as_("agent"))
     body = assert_problem(response, 500)
     assert body["verdict"] == "BLOCK" and "secret internals" not in response.text
@@ -170,13 +174,48 @@ def test_an_unexpected_failure_is_a_500_that_blocks(served: Served, monkeypatch:
     assert_problem(served.client.get("/v1/policies", headers=served.as_("agent")), 500)
 
 
+def metric(text: str, name: str) -> float:
+    """The value of one sample of the Prometheus text ``text`` (0 when it is absent)."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def test_health_readiness_and_metrics(served: Served) -> None:
+    before = served.client.get("/metrics").text
     served.client.post("/v1/decide", json=LARGE, headers=served.as_("agent"))
     assert served.client.get("/healthz").json() == {"status": "ok"}
     assert served.client.get("/readyz").json()["checks"] == {"store": True, "policies": True, "signer": True}
     text = served.client.get("/metrics").text
-    assert 'lictor_decisions_total{system="credit-scoring",verdict="BLOCK"} 1.0' in text
-    assert "lictor_decision_seconds_bucket" in text
+    assert metric(text, 'lictor_decisions_total{system="credit-scoring",verdict="BLOCK"}') == 1
+    assert metric(text, 'lictor_policy_decisions_total{policy="credit",verdict="BLOCK"}') == 1  # once, two rules
+    assert metric(text, 'lictor_rule_matches_total{policy="credit",verdict="CONSTRAIN"}') == 1
+    assert metric(text, "lictor_decision_seconds_count") == 1
+    batches = metric(text, "lictor_audit_batch_size_count") - metric(before, "lictor_audit_batch_size_count")
+    assert batches == 1 and metric(text, "lictor_audit_batch_size_sum") >= 1
+    assert metric(text, "lictor_audit_flush_seconds_count") == metric(text, "lictor_audit_batch_size_count")
+    assert metric(text, "lictor_audit_queue_depth") == 0
+    assert metric(text, "lictor_audit_log_size") == served.gateway.log.state.size
+
+
+def test_errors_are_counted_by_status_class_and_route(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    served.client.post("/v1/decide", json=SMALL)
+    served.client.get("/v1/decisions/dec_nope", headers=served.as_("auditor"))
+    served.client.get("/v1/decisions/dec_other", headers=served.as_("auditor"))
+    served.client.get("/no/such/path")
+    served.client.post("/v1/decide", content=b" " * 5000, headers=served.as_("agent"))
+    monkeypatch.setattr(served.gateway, "policies", None)
+    served.client.get("/v1/policies", headers=served.as_("agent"))
+    text = served.client.get("/metrics").text
+    errors = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+              if line.startswith("lictor_http_errors_total{")}
+    assert errors == {
+        'lictor_http_errors_total{route="/v1/decide",status_class="4xx"}': 2,
+        'lictor_http_errors_total{route="/v1/decisions/{decision_id}",status_class="4xx"}': 2,
+        'lictor_http_errors_total{route="unmatched",status_class="4xx"}': 1,
+        'lictor_http_errors_total{route="/v1/policies",status_class="5xx"}': 1,
+    }
 
 
 def test_on_postgres(served_pg: Served) -> None:
