@@ -56,26 +56,27 @@ class Api:
 
     # ------------------------------------------------------------------ deciding
 
-    def _decide(self, action: Action, key: ApiKey) -> dict[str, Any]:
-        """Decide one action (blocking: the record is durable when this returns); a repeated
-        ``request_id`` from the same key gets the first decision back."""
+    async def _decide(self, action: Action, key: ApiKey) -> dict[str, Any]:
+        """Decide one action (the record is durable when this returns), awaiting the audit log's
+        group commit on the event loop; a repeated ``request_id`` from the same key gets the first
+        decision back. The decision index is read and written in the threadpool (it blocks)."""
         index = self.gateway.decision_index
         if action.request_id:
-            held = index.requested(key.id, action.request_id)
+            held = await run_in_threadpool(index.requested, key.id, action.request_id)
             if held is not None:
                 self.metrics.replays.inc()
-                return self.replay(held)
+                return await run_in_threadpool(self.replay, held)
         started = time.perf_counter()
         try:
-            decision = self.gateway.decide(action)
+            decision = await self.gateway.adecide(action)
         except Exception as exc:  # fail closed: never an answer that lets the action through
             raise Problem(500, "the decision could not be made; the action is blocked",
                           extra={"verdict": "BLOCK"}) from exc
         self.metrics.observe(decision, action.system, time.perf_counter() - started)
         if action.request_id and decision.audit and decision.audit.get("index") is not None:
-            winner = index.remember_request(key.id, action.request_id, decision.decision_id)
+            winner = await run_in_threadpool(index.remember_request, key.id, action.request_id, decision.decision_id)
             if winner != decision.decision_id:
-                return self.replay(winner)
+                return await run_in_threadpool(self.replay, winner)
         return decision.to_dict()
 
     def replay(self, decision_id: str) -> dict[str, Any]:
@@ -95,7 +96,7 @@ class Api:
     async def decide(self, request: Request) -> Response:
         key = self.caller(request, "agent")
         action = Action.from_dict(parse_json(await request.body()))
-        return JSONResponse(await run_in_threadpool(self._decide, action, key))
+        return JSONResponse(await self._decide(action, key))
 
     async def decide_batch(self, request: Request) -> Response:
         key = self.caller(request, "agent")
@@ -108,7 +109,7 @@ class Api:
             raise Problem(422, f"a batch holds at most {self.max_batch} actions, got {len(body)}",
                           errors=[{"path": "$", "message": f"at most {self.max_batch} actions"}])
         actions = [Action.from_dict(item, f"$[{n}]") for n, item in enumerate(body)]
-        results = [await run_in_threadpool(self._decide, action, key) for action in actions]
+        results = [await self._decide(action, key) for action in actions]  # in order, as the log records them
         return JSONResponse({"decisions": results})
 
     # ------------------------------------------------------------------ the record
