@@ -80,14 +80,16 @@ class Api:
         return decision.to_dict()
 
     def replay(self, decision_id: str) -> dict[str, Any]:
-        """A decision as its leaf records it (reasons without messages, no constrained action)."""
+        """A decision as its leaf records it (reasons without messages), with the constrained action
+        of a CONSTRAIN read back from its sealed payload, so a retried call runs as the first would."""
         entry = self.gateway.decision_index.decision(decision_id)
         if entry is None:
             raise Problem(404, f"no decision {decision_id}")
         leaf = self.gateway.leaf(entry.leaf_index)
+        action = self.gateway.constrained_action(entry.leaf_index) if entry.verdict == "CONSTRAIN" else None
         return {"decision_id": entry.decision_id, "verdict": entry.verdict,
                 "reasons": leaf.get("reasons", []), "errors": leaf.get("errors", []),
-                "constraints": leaf.get("constraints", []), "action": None, "findings": [],
+                "constraints": leaf.get("constraints", []), "action": action, "findings": [],
                 "review": {"id": leaf["review"]} if leaf.get("review") else None,
                 "audit": {"index": entry.leaf_index, "leaf_hash": self.gateway.leaf_hash(entry.leaf_index)},
                 "policy_revision": leaf.get("policy_revision", ""), "timestamp": entry.ts, "duration_us": 0,
