@@ -112,6 +112,8 @@ def test_admins_reload_and_manage_keys_and_the_log_records_it(served: Served) ->
     changes = [leaf.get("change") for leaf in leaves if leaf.get("type") == "config"]
     assert {"policies-reloaded", "key-created", "key-revoked"} <= set(changes)
     assert all(secret not in str(leaf) for leaf in leaves)
+    again = served.client.post("/v1/admin/reload", headers=admin).json()  # after admin changes, nothing new
+    assert again["changed"] is False and again["revision"] == reloaded["revision"]
     (served.policies / "broken.yaml").write_text("apiVersion: lictor/v1\nkind: Policy\n")
     body = assert_problem(served.client.post("/v1/admin/reload", headers=admin), 422)
     assert body["errors"] and "broken.yaml" in body["errors"][0]["path"]
