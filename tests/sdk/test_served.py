@@ -119,6 +119,8 @@ def test_a_retry_after_a_lost_answer_replays_the_decision(served: Served) -> Non
             again = await guard.backend.arequest("POST", "/v1/decide", json=action)
             assert again["decision_id"] == first["decision_id"] and again["audit"] == first["audit"]
             assert again["replayed"] is True and "replayed" not in first
+            assert again["reasons"] == [{k: r[k] for k in ("policy", "rule", "verdict", "message")}
+                                        for r in first["reasons"]]
             assert (await guard.adecide(action)).decision_id == first["decision_id"]
 
     asyncio.run(main())

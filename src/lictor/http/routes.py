@@ -80,15 +80,21 @@ class Api:
         return decision.to_dict()
 
     def replay(self, decision_id: str) -> dict[str, Any]:
-        """A decision as its leaf records it (reasons without messages), with the constrained action
-        of a CONSTRAIN read back from its sealed payload, so a retried call runs as the first would."""
+        """A decision as its leaf records it, with the constrained action of a CONSTRAIN read back
+        from its sealed payload, so a retried call runs as the first would. The leaf keeps no reason
+        messages; they are the rules' own when the policies in force are still those that decided."""
         entry = self.gateway.decision_index.decision(decision_id)
         if entry is None:
             raise Problem(404, f"no decision {decision_id}")
         leaf = self.gateway.leaf(entry.leaf_index)
         action = self.gateway.constrained_action(entry.leaf_index) if entry.verdict == "CONSTRAIN" else None
+        current = self.gateway.policies
+        messages = ({(p.name, r.name): r.message for p in current.policies for r in p.rules}
+                    if leaf.get("policy_revision") == current.revision else {})
+        reasons = [{**r, "message": messages.get((r.get("policy"), r.get("rule")), "")}
+                   for r in leaf.get("reasons", [])]
         return {"decision_id": entry.decision_id, "verdict": entry.verdict,
-                "reasons": leaf.get("reasons", []), "errors": leaf.get("errors", []),
+                "reasons": reasons, "errors": leaf.get("errors", []),
                 "constraints": leaf.get("constraints", []), "action": action, "findings": [],
                 "review": {"id": leaf["review"]} if leaf.get("review") else None,
                 "audit": {"index": entry.leaf_index, "leaf_hash": self.gateway.leaf_hash(entry.leaf_index)},
@@ -249,29 +255,29 @@ class Api:
         router = APIRouter()
         add = router.add_api_route
         add("/v1/decide", self.decide, methods=["POST"], summary="Decide one action", tags=["decide"],
-            openapi_extra=json_body(ACTION_SCHEMA), responses=problem_responses(400, 401, 403, 413, 422, 500))
+            openapi_extra=json_body(ACTION_SCHEMA), responses=problem_responses(400, 401, 403, 413, 422, 500, 503))
         add("/v1/decide/batch", self.decide_batch, methods=["POST"], summary="Decide several actions", tags=["decide"],
             openapi_extra=json_body({"type": "array", "items": ACTION_SCHEMA, "minItems": 1}),
-            responses=problem_responses(400, 401, 403, 413, 422, 500))
+            responses=problem_responses(400, 401, 403, 413, 422, 500, 503))
         add("/v1/decisions", self.decisions, methods=["GET"], summary="List recorded decisions", tags=["record"],
-            responses=problem_responses(401, 403, 422))
+            responses=problem_responses(401, 403, 422, 503))
         add("/v1/decisions/{decision_id}", self.decision, methods=["GET"], tags=["record"],
-            summary="One decision with its leaf and inclusion proof", responses=problem_responses(401, 403, 404, 422))
+            summary="One decision with its leaf and inclusion proof", responses=problem_responses(401, 403, 404, 422, 503))
         add("/v1/audit/checkpoint", self.checkpoint, methods=["GET"], summary="The latest signed checkpoint",
-            tags=["record"], response_class=PlainTextResponse, responses=problem_responses(401, 403, 404))
+            tags=["record"], response_class=PlainTextResponse, responses=problem_responses(401, 403, 404, 503))
         add("/v1/audit/proof/{index}", self.proof, methods=["GET"], summary="An inclusion proof", tags=["record"],
-            responses=problem_responses(401, 403, 422))
+            responses=problem_responses(401, 403, 422, 503))
         add("/v1/policies", self.policies, methods=["GET"], summary="The policies in force", tags=["policies"],
-            responses=problem_responses(401, 403))
+            responses=problem_responses(401, 403, 503))
         add("/v1/admin/reload", self.reload, methods=["POST"], summary="Reload the policies", tags=["admin"],
-            responses=problem_responses(401, 403, 422))
+            responses=problem_responses(401, 403, 422, 503))
         add("/v1/admin/keys", self.list_keys, methods=["GET"], summary="List API keys", tags=["admin"],
-            responses=problem_responses(401, 403))
+            responses=problem_responses(401, 403, 503))
         add("/v1/admin/keys", self.create_key, methods=["POST"], summary="Create an API key", tags=["admin"],
             status_code=201, openapi_extra=json_body(KEY_REQUEST_SCHEMA),
-            responses=problem_responses(400, 401, 403, 413, 422))
+            responses=problem_responses(400, 401, 403, 413, 422, 503))
         add("/v1/admin/keys/{key_id}", self.revoke_key, methods=["DELETE"], summary="Revoke an API key",
-            tags=["admin"], responses=problem_responses(401, 403, 404, 422))
+            tags=["admin"], responses=problem_responses(401, 403, 404, 422, 503))
         add("/healthz", self.healthz, methods=["GET"], summary="Liveness", tags=["operations"])
         add("/readyz", self.readyz, methods=["GET"], summary="Readiness", tags=["operations"],
             responses=problem_responses(503))
