@@ -29,12 +29,19 @@ from lictor.audit.leaf import RISK_TIERS, decision_leaf, new_salts, sensitive_va
 from lictor.audit.log import AuditLog, AuditUnavailable, Publisher, Receipt, extend_tree
 from lictor.audit.merkle import Tree
 from lictor.audit.note import Verifier
-from lictor.audit.payload import PayloadKeys, PayloadVault, payload_document, payload_ref, sampled
+from lictor.audit.payload import (
+    PayloadKeys,
+    PayloadVault,
+    open_document,
+    payload_document,
+    payload_ref,
+    sampled,
+)
 from lictor.audit.port import AuditStore, Erasure, Payload
 from lictor.audit.signer import STATE_SUFFIX, CheckpointSigner, FileSigner, HandoverSigner
 from lictor.audit.verify import VerifyReport, verify_log
 from lictor.config import Settings
-from lictor.errors import ConfigError, InputError, LictorError
+from lictor.errors import ConfigError, InputError, LictorError, VerificationError
 from lictor.model import Action, Decision, Finding, RuleError, Verdict
 from lictor.policy import PolicySet, load_policies
 from lictor.store import open_limit_store, open_store
@@ -227,6 +234,19 @@ class Gateway:
         if not 0 <= index < size:
             raise InputError(f"there is no leaf {index} (the log holds {size})", path="$.index")
         return self._store.leaf_hashes(index, index + 1)[0].hex()
+
+    def constrained_action(self, index: int) -> dict[str, Any] | None:
+        """The constrained action a CONSTRAIN decision at leaf ``index`` returned, read back from its
+        sealed payload (CONSTRAIN always keeps one); None when there is none, or it was erased."""
+        payload = self._store.payload(index)
+        if payload is None:
+            return None
+        try:
+            fields = open_document(self.vault.open(payload.ciphertext, index=index))
+        except VerificationError:  # shredded (a subject was erased) or unreadable: not recoverable
+            return None
+        value = fields.get("constrained_action", (None, b""))[0]
+        return value if isinstance(value, dict) else None
 
     def latest_checkpoint(self) -> str | None:
         notes = self._store.checkpoints()
@@ -508,7 +528,9 @@ def _time_text(seconds: float) -> str:
 
 
 def _last_config(store: AuditStore, chunk: int = 1024) -> dict[str, Any] | None:
-    """The most recent ``config`` leaf, searching back from the end of the log."""
+    """The most recent ``config`` leaf that records what decides, searching back from the end of the
+    log; the ones that record an administrative change (``change``: a key created, a reload) are
+    skipped, or every change would look like a new configuration."""
     end = store.state().size
     while end > 0:
         start = max(0, end - chunk)
@@ -516,7 +538,7 @@ def _last_config(store: AuditStore, chunk: int = 1024) -> dict[str, Any] | None:
             if not data:
                 continue  # pruned (config leaves are kept when pruning)
             leaf = json.loads(data)
-            if leaf.get("type") == "config":
+            if leaf.get("type") == "config" and "change" not in leaf:
                 return leaf  # type: ignore[no-any-return]
         end = start
     return None

@@ -161,6 +161,27 @@ def test_group_commit_batches(store: AuditStore) -> None:
     assert max(counting.batch_sizes) > 1
 
 
+def test_the_batch_observer_sees_every_committed_batch_and_the_queue_depth(store: AuditStore) -> None:
+    counting = CountingStore(store)
+    counting.gate = threading.Event()
+    seen: list[tuple[int, float]] = []
+
+    def broken(size: int, seconds: float) -> None:
+        seen.append((size, seconds))
+        raise RuntimeError("an observer's failure costs no record")
+
+    log = AuditLog(store=counting, signer=None, max_batch=4, on_batch=broken)
+    first = log.submit(decision(0))
+    assert counting.entered.wait(10)
+    futures = [log.submit(decision(n)) for n in range(1, 6)]
+    assert log.queue_depth() == 5
+    counting.gate.set()
+    assert [f.result(10).index for f in [first, *futures]] == list(range(6))
+    log.close()
+    assert [size for size, _ in seen] == counting.batch_sizes == [1, 4, 1]
+    assert all(seconds >= 0 for _, seconds in seen) and log.queue_depth() == 0
+
+
 def test_max_batch_bounds_a_batch(store: AuditStore) -> None:
     counting = CountingStore(store)
     counting.gate = threading.Event()

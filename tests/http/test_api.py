@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lictor.http.problems import MEDIA_TYPE
-from tests.http.conftest import LARGE, SMALL, Served
+from tests.http.conftest import LARGE, SMALL, Served, serve
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
 
@@ -110,6 +112,8 @@ def test_admins_reload_and_manage_keys_and_the_log_records_it(served: Served) ->
     changes = [leaf.get("change") for leaf in leaves if leaf.get("type") == "config"]
     assert {"policies-reloaded", "key-created", "key-revoked"} <= set(changes)
     assert all(secret not in str(leaf) for leaf in leaves)
+    again = served.client.post("/v1/admin/reload", headers=admin).json()  # after admin changes, nothing new
+    assert again["changed"] is False and again["revision"] == reloaded["revision"]
     (served.policies / "broken.yaml").write_text("apiVersion: lictor/v1\nkind: Policy\n")
     body = assert_problem(served.client.post("/v1/admin/reload", headers=admin), 422)
     assert body["errors"] and "broken.yaml" in body["errors"][0]["path"]
@@ -160,7 +164,11 @@ def test_an_unexpected_failure_is_a_500_that_blocks(served: Served, monkeypatch:
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internals")
 
+    async def abroken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internals")
+
     monkeypatch.setattr(served.gateway, "decide", broken)
+    monkeypatch.setattr(served.gateway, "adecide", abroken)
     response = served.client.post("/v1/decide", json=SMALL, headers=served.as_("agent"))
     body = assert_problem(response, 500)
     assert body["verdict"] == "BLOCK" and "secret internals" not in response.text
@@ -168,13 +176,48 @@ def test_an_unexpected_failure_is_a_500_that_blocks(served: Served, monkeypatch:
     assert_problem(served.client.get("/v1/policies", headers=served.as_("agent")), 500)
 
 
+def metric(text: str, name: str) -> float:
+    """The value of one sample of the Prometheus text ``text`` (0 when it is absent)."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def test_health_readiness_and_metrics(served: Served) -> None:
+    before = served.client.get("/metrics").text
     served.client.post("/v1/decide", json=LARGE, headers=served.as_("agent"))
     assert served.client.get("/healthz").json() == {"status": "ok"}
     assert served.client.get("/readyz").json()["checks"] == {"store": True, "policies": True, "signer": True}
     text = served.client.get("/metrics").text
-    assert 'lictor_decisions_total{system="credit-scoring",verdict="BLOCK"} 1.0' in text
-    assert "lictor_decision_seconds_bucket" in text
+    assert metric(text, 'lictor_decisions_total{system="credit-scoring",verdict="BLOCK"}') == 1
+    assert metric(text, 'lictor_policy_decisions_total{policy="credit",verdict="BLOCK"}') == 1  # once, two rules
+    assert metric(text, 'lictor_rule_matches_total{policy="credit",verdict="CONSTRAIN"}') == 1
+    assert metric(text, "lictor_decision_seconds_count") == 1
+    batches = metric(text, "lictor_audit_batch_size_count") - metric(before, "lictor_audit_batch_size_count")
+    assert batches == 1 and metric(text, "lictor_audit_batch_size_sum") >= 1
+    assert metric(text, "lictor_audit_flush_seconds_count") == metric(text, "lictor_audit_batch_size_count")
+    assert metric(text, "lictor_audit_queue_depth") == 0
+    assert metric(text, "lictor_audit_log_size") == served.gateway.log.state.size
+
+
+def test_errors_are_counted_by_status_class_and_route(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    served.client.post("/v1/decide", json=SMALL)
+    served.client.get("/v1/decisions/dec_nope", headers=served.as_("auditor"))
+    served.client.get("/v1/decisions/dec_other", headers=served.as_("auditor"))
+    served.client.get("/no/such/path")
+    served.client.post("/v1/decide", content=b" " * 5000, headers=served.as_("agent"))
+    monkeypatch.setattr(served.gateway, "policies", None)
+    served.client.get("/v1/policies", headers=served.as_("agent"))
+    text = served.client.get("/metrics").text
+    errors = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+              if line.startswith("lictor_http_errors_total{")}
+    assert errors == {
+        'lictor_http_errors_total{route="/v1/decide",status_class="4xx"}': 2,
+        'lictor_http_errors_total{route="/v1/decisions/{decision_id}",status_class="4xx"}': 2,
+        'lictor_http_errors_total{route="unmatched",status_class="4xx"}': 1,
+        'lictor_http_errors_total{route="/v1/policies",status_class="5xx"}': 1,
+    }
 
 
 def test_on_postgres(served_pg: Served) -> None:
@@ -183,3 +226,39 @@ def test_on_postgres(served_pg: Served) -> None:
     assert again["decision_id"] == first["decision_id"]
     listed = served_pg.client.get("/v1/decisions", params={"verdict": "BLOCK"}, headers=served_pg.as_("auditor")).json()
     assert [d["decision_id"] for d in listed["decisions"]] == [first["decision_id"]]
+
+
+@pytest.mark.parametrize(("body", "status", "path"), [
+    # unpaired surrogates are not text: nothing downstream can encode them
+    (b'{"system": "s", "kind": "tool_call", "name": "t", "request_id": "\\ud800"}', 422, "$.request_id"),
+    (b'{"system": "\\udc00x", "kind": "tool_call", "name": "t"}', 422, "$.system"),
+    (b'{"system": "s", "kind": "tool_call", "name": "t", "args": {"a": ["ok", "\\ud83d"]}}', 422, "$.args.a[1]"),
+])
+def test_json_that_python_reads_but_cannot_use_is_refused(served: Served, body: bytes, status: int, path: str) -> None:
+    response = served.client.post("/v1/decide", content=body, headers=served.as_("agent"))
+    assert assert_problem(response, status)["errors"][0]["path"] == path
+    paired = b'{"system": "s", "kind": "tool_call", "name": "t", "args": {"a": "\\ud83d\\ude00"}}'
+    assert served.client.post("/v1/decide", content=paired, headers=served.as_("agent")).status_code == 200
+    created = served.client.post("/v1/admin/keys", content=b'{"scope": "agent", "user": "\\ud800"}',
+                                 headers=served.as_("admin"))
+    assert assert_problem(created, 422)["errors"][0]["path"] == "$.user"
+
+
+def test_an_integer_of_more_digits_than_python_converts_is_a_400(tmp_path: Path) -> None:
+    for served in serve(tmp_path, f"sqlite:///{tmp_path / 'lictor.db'}"):
+        body = b'{"system": "s", "kind": "tool_call", "name": "t", "args": {"n": 1' + b"0" * 5000 + b"}}"
+        response = served.client.post("/v1/decide", content=body, headers=served.as_("agent"))
+        assert "digits" in assert_problem(response, 400)["detail"]
+
+
+@pytest.mark.parametrize("params", [
+    {"since": "0001-01-01T00:00:00+23:00"}, {"until": "9999-12-31T23:59:59-23:59"}, {"cursor": str(2**64)},
+])
+def test_query_values_out_of_range_are_refused(served: Served, params: dict[str, str]) -> None:
+    body = assert_problem(served.client.get("/v1/decisions", params=params, headers=served.as_("auditor")), 422)
+    assert body["errors"][0]["path"] == f"query.{next(iter(params))}"
+    assert_problem(served.client.get(f"/v1/audit/proof/{2**64}", headers=served.as_("auditor")), 422)
+
+
+def test_revoking_an_unknown_key_is_a_404(served: Served) -> None:
+    assert_problem(served.client.delete("/v1/admin/keys/000000000000", headers=served.as_("admin")), 404)

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from lictor import __version__
 from lictor.access import KeyRing
 from lictor.config import Settings, load_settings
-from lictor.http.metrics import Metrics
+from lictor.http.metrics import ErrorCounter, Metrics
 from lictor.http.problems import BodyLimit, install_handlers
 from lictor.http.routes import Api
 from lictor.runtime import Gateway
@@ -44,11 +44,16 @@ def create_app(gateway: Gateway, *, keys: KeyRing, settings: Settings,
 
     app = FastAPI(title="Lictor", version=__version__, lifespan=lifespan,
                   description="Decides every AI action against policy and keeps the proof.")
+    metrics = Metrics()
+    gateway.log.on_batch = metrics.observe_batch
+    metrics.watch_queue(gateway.log.queue_depth)
     api = Api(gateway, keys, policies_path=str(settings.policies), max_batch=settings.http.max_batch,
-              metrics=Metrics())
-    app.include_router(api.router())
+              metrics=metrics)
+    router = api.router()
+    app.include_router(router)
     install_handlers(app)
     app.add_middleware(BodyLimit, limit=settings.http.max_body_bytes)
+    app.add_middleware(ErrorCounter, metrics=metrics, routes=router.routes)  # outermost: it sees the 413s too
     app.state.api = api
     return app
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -121,12 +122,17 @@ def install_handlers(app: FastAPI) -> None:
         return problem_response(500, "an unexpected error occurred; it has been logged", request.url.path)
 
 
+#: A ``\uD800``-``\uDFFF`` escape: the only way a JSON text can smuggle in a string that is not
+#: Unicode (a surrogate without its pair), which nothing downstream can encode.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def parse_json(body: bytes) -> Any:
     """The request body as JSON, or a 400 problem saying where it breaks."""
     if not body.strip():
         raise Problem(400, "the request body is empty; send a JSON document")
     try:
-        return json.loads(body)
+        data = json.loads(body)
     except UnicodeDecodeError as exc:
         raise Problem(400, f"the request body is not UTF-8: {exc.reason} at byte {exc.start}") from None
     except json.JSONDecodeError as exc:
@@ -134,6 +140,38 @@ def parse_json(body: bytes) -> Any:
                       errors=[{"path": "$", "message": exc.msg}]) from None
     except RecursionError:
         raise Problem(400, "the request body is nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise Problem(400, f"the request body is not usable JSON: {exc}",
+                      errors=[{"path": "$", "message": str(exc)}]) from None
+    if _SURROGATE_ESCAPE.search(body):
+        path = _lone_surrogate(data, "$")
+        if path is not None:
+            raise Problem(422, f"{path}: a string holds an unpaired UTF-16 surrogate escape, which is not text",
+                          errors=[{"path": path, "message": "an unpaired surrogate is not text"}])
+    return data
+
+
+def _lone_surrogate(value: Any, path: str) -> str | None:
+    """The JSON path of the first string (or object key) that cannot be encoded as UTF-8, or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, list):
+        for n, item in enumerate(value):
+            found = _lone_surrogate(item, f"{path}[{n}]")
+            if found is not None:
+                return found
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if _lone_surrogate(key, path) is not None:
+                return f"{path}.{key.encode('utf-8', 'backslashreplace').decode('ascii')}"
+            found = _lone_surrogate(item, f"{path}.{key}")
+            if found is not None:
+                return found
+    return None
 
 
 class _TooLarge(Exception):

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from lictor.access import ApiKey, KeyRing
 from lictor.audit.index import DecisionQuery
+from lictor.errors import InputError
 from lictor.http.metrics import CONTENT_TYPE, Metrics
 from lictor.http.problems import MEDIA_TYPE, Problem, parse_json
 from lictor.http.schemas import ACTION_SCHEMA, KEY_REQUEST_SCHEMA, problem_responses
@@ -21,6 +22,8 @@ from lictor.runtime import Gateway
 __all__ = ["Api"]
 
 _ID = r"^[A-Za-z0-9_.:-]{1,128}$"
+#: The largest leaf index a store can hold (a signed 64-bit integer column).
+_MAX_INDEX = 2**63 - 1
 
 
 class Api:
@@ -53,37 +56,46 @@ class Api:
 
     # ------------------------------------------------------------------ deciding
 
-    def _decide(self, action: Action, key: ApiKey) -> dict[str, Any]:
-        """Decide one action (blocking: the record is durable when this returns); a repeated
-        ``request_id`` from the same key gets the first decision back."""
+    async def _decide(self, action: Action, key: ApiKey) -> dict[str, Any]:
+        """Decide one action (the record is durable when this returns), awaiting the audit log's
+        group commit on the event loop; a repeated ``request_id`` from the same key gets the first
+        decision back. The decision index is read and written in the threadpool (it blocks)."""
         index = self.gateway.decision_index
         if action.request_id:
-            held = index.requested(key.id, action.request_id)
+            held = await run_in_threadpool(index.requested, key.id, action.request_id)
             if held is not None:
                 self.metrics.replays.inc()
-                return self.replay(held)
+                return await run_in_threadpool(self.replay, held)
         started = time.perf_counter()
         try:
-            decision = self.gateway.decide(action)
+            decision = await self.gateway.adecide(action)
         except Exception as exc:  # fail closed: never an answer that lets the action through
             raise Problem(500, "the decision could not be made; the action is blocked",
                           extra={"verdict": "BLOCK"}) from exc
         self.metrics.observe(decision, action.system, time.perf_counter() - started)
         if action.request_id and decision.audit and decision.audit.get("index") is not None:
-            winner = index.remember_request(key.id, action.request_id, decision.decision_id)
+            winner = await run_in_threadpool(index.remember_request, key.id, action.request_id, decision.decision_id)
             if winner != decision.decision_id:
-                return self.replay(winner)
+                return await run_in_threadpool(self.replay, winner)
         return decision.to_dict()
 
     def replay(self, decision_id: str) -> dict[str, Any]:
-        """A decision as its leaf records it (reasons without messages, no constrained action)."""
+        """A decision as its leaf records it, with the constrained action of a CONSTRAIN read back
+        from its sealed payload, so a retried call runs as the first would. The leaf keeps no reason
+        messages; they are the rules' own when the policies in force are still those that decided."""
         entry = self.gateway.decision_index.decision(decision_id)
         if entry is None:
             raise Problem(404, f"no decision {decision_id}")
         leaf = self.gateway.leaf(entry.leaf_index)
+        action = self.gateway.constrained_action(entry.leaf_index) if entry.verdict == "CONSTRAIN" else None
+        current = self.gateway.policies
+        messages = ({(p.name, r.name): r.message for p in current.policies for r in p.rules}
+                    if leaf.get("policy_revision") == current.revision else {})
+        reasons = [{**r, "message": messages.get((r.get("policy"), r.get("rule")), "")}
+                   for r in leaf.get("reasons", [])]
         return {"decision_id": entry.decision_id, "verdict": entry.verdict,
-                "reasons": leaf.get("reasons", []), "errors": leaf.get("errors", []),
-                "constraints": leaf.get("constraints", []), "action": None, "findings": [],
+                "reasons": reasons, "errors": leaf.get("errors", []),
+                "constraints": leaf.get("constraints", []), "action": action, "findings": [],
                 "review": {"id": leaf["review"]} if leaf.get("review") else None,
                 "audit": {"index": entry.leaf_index, "leaf_hash": self.gateway.leaf_hash(entry.leaf_index)},
                 "policy_revision": leaf.get("policy_revision", ""), "timestamp": entry.ts, "duration_us": 0,
@@ -92,7 +104,7 @@ class Api:
     async def decide(self, request: Request) -> Response:
         key = self.caller(request, "agent")
         action = Action.from_dict(parse_json(await request.body()))
-        return JSONResponse(await run_in_threadpool(self._decide, action, key))
+        return JSONResponse(await self._decide(action, key))
 
     async def decide_batch(self, request: Request) -> Response:
         key = self.caller(request, "agent")
@@ -105,7 +117,7 @@ class Api:
             raise Problem(422, f"a batch holds at most {self.max_batch} actions, got {len(body)}",
                           errors=[{"path": "$", "message": f"at most {self.max_batch} actions"}])
         actions = [Action.from_dict(item, f"$[{n}]") for n, item in enumerate(body)]
-        results = [await run_in_threadpool(self._decide, action, key) for action in actions]
+        results = [await self._decide(action, key) for action in actions]  # in order, as the log records them
         return JSONResponse({"decisions": results})
 
     # ------------------------------------------------------------------ the record
@@ -116,7 +128,7 @@ class Api:
                         policy: Annotated[str | None, Query(max_length=256)] = None,
                         since: Annotated[datetime | None, Query()] = None,
                         until: Annotated[datetime | None, Query()] = None,
-                        cursor: Annotated[int | None, Query(ge=-1)] = None,
+                        cursor: Annotated[int | None, Query(ge=-1, le=_MAX_INDEX)] = None,
                         limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
         self.caller(request, "auditor")
         query = DecisionQuery(system=system, verdict=verdict, policy=policy,
@@ -153,7 +165,7 @@ class Api:
             raise Problem(404, "the log has no signed checkpoint yet")
         return PlainTextResponse(note, media_type="text/plain; charset=utf-8")
 
-    async def proof(self, request: Request, index: Annotated[int, Path(ge=0)]) -> Response:
+    async def proof(self, request: Request, index: Annotated[int, Path(ge=0, le=_MAX_INDEX)]) -> Response:
         self.caller(request, "auditor")
         return JSONResponse(await run_in_threadpool(self.gateway.proof, index))
 
@@ -209,7 +221,10 @@ class Api:
         caller = self.caller(request, "admin")
 
         def work() -> dict[str, Any]:
-            key = self.keys.revoke(key_id)
+            try:
+                key = self.keys.revoke(key_id)
+            except InputError:
+                raise Problem(404, f"no key {key_id}") from None
             self.gateway.record_change("key-revoked", by=caller.id, key=key.to_dict())
             return {**key.to_dict(), "revoked": True}
 
@@ -240,29 +255,29 @@ class Api:
         router = APIRouter()
         add = router.add_api_route
         add("/v1/decide", self.decide, methods=["POST"], summary="Decide one action", tags=["decide"],
-            openapi_extra=json_body(ACTION_SCHEMA), responses=problem_responses(400, 401, 403, 413, 422, 500))
+            openapi_extra=json_body(ACTION_SCHEMA), responses=problem_responses(400, 401, 403, 413, 422, 500, 503))
         add("/v1/decide/batch", self.decide_batch, methods=["POST"], summary="Decide several actions", tags=["decide"],
             openapi_extra=json_body({"type": "array", "items": ACTION_SCHEMA, "minItems": 1}),
-            responses=problem_responses(400, 401, 403, 413, 422, 500))
+            responses=problem_responses(400, 401, 403, 413, 422, 500, 503))
         add("/v1/decisions", self.decisions, methods=["GET"], summary="List recorded decisions", tags=["record"],
-            responses=problem_responses(401, 403, 422))
+            responses=problem_responses(401, 403, 422, 503))
         add("/v1/decisions/{decision_id}", self.decision, methods=["GET"], tags=["record"],
-            summary="One decision with its leaf and inclusion proof", responses=problem_responses(401, 403, 404, 422))
+            summary="One decision with its leaf and inclusion proof", responses=problem_responses(401, 403, 404, 422, 503))
         add("/v1/audit/checkpoint", self.checkpoint, methods=["GET"], summary="The latest signed checkpoint",
-            tags=["record"], response_class=PlainTextResponse, responses=problem_responses(401, 403, 404))
+            tags=["record"], response_class=PlainTextResponse, responses=problem_responses(401, 403, 404, 503))
         add("/v1/audit/proof/{index}", self.proof, methods=["GET"], summary="An inclusion proof", tags=["record"],
-            responses=problem_responses(401, 403, 422))
+            responses=problem_responses(401, 403, 422, 503))
         add("/v1/policies", self.policies, methods=["GET"], summary="The policies in force", tags=["policies"],
-            responses=problem_responses(401, 403))
+            responses=problem_responses(401, 403, 503))
         add("/v1/admin/reload", self.reload, methods=["POST"], summary="Reload the policies", tags=["admin"],
-            responses=problem_responses(401, 403, 422))
+            responses=problem_responses(401, 403, 422, 503))
         add("/v1/admin/keys", self.list_keys, methods=["GET"], summary="List API keys", tags=["admin"],
-            responses=problem_responses(401, 403))
+            responses=problem_responses(401, 403, 503))
         add("/v1/admin/keys", self.create_key, methods=["POST"], summary="Create an API key", tags=["admin"],
             status_code=201, openapi_extra=json_body(KEY_REQUEST_SCHEMA),
-            responses=problem_responses(400, 401, 403, 413, 422))
+            responses=problem_responses(400, 401, 403, 413, 422, 503))
         add("/v1/admin/keys/{key_id}", self.revoke_key, methods=["DELETE"], summary="Revoke an API key",
-            tags=["admin"], responses=problem_responses(401, 403, 422))
+            tags=["admin"], responses=problem_responses(401, 403, 404, 422, 503))
         add("/healthz", self.healthz, methods=["GET"], summary="Liveness", tags=["operations"])
         add("/readyz", self.readyz, methods=["GET"], summary="Readiness", tags=["operations"],
             responses=problem_responses(503))
@@ -283,5 +298,9 @@ def _stamp(value: datetime | None, name: str) -> str | None:
     if value.tzinfo is None:
         raise Problem(422, f"{name} needs a time zone (e.g. 2026-11-28T15:00:00Z)",
                       errors=[{"path": f"query.{name}", "message": "a time zone is required"}])
-    return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    try:
+        return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first representable UTC time
+        raise Problem(422, f"{name} is out of range once converted to UTC",
+                      errors=[{"path": f"query.{name}", "message": "out of range in UTC"}]) from None
 

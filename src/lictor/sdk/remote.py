@@ -141,6 +141,8 @@ class RemoteBackend:
                 response = self._sync_client().request(method, path, json=json)
             except httpx.TransportError as exc:
                 failure = exc
+            except UnicodeEncodeError as exc:
+                raise _not_text(exc) from None
             else:
                 if response.status_code not in RETRY_STATUSES:
                     return self._read(response, path)
@@ -161,6 +163,8 @@ class RemoteBackend:
                 response = await self._async_client_().request(method, path, json=json)
             except httpx.TransportError as exc:
                 failure = exc
+            except UnicodeEncodeError as exc:
+                raise _not_text(exc) from None
             else:
                 if response.status_code not in RETRY_STATUSES:
                     return self._read(response, path)
@@ -318,6 +322,12 @@ def _problem(response: httpx.Response) -> dict[str, Any]:
         return data
     text = response.text.strip()[:200]
     return {"title": response.reason_phrase, "status": response.status_code, **({"detail": text} if text else {})}
+
+
+def _not_text(exc: UnicodeEncodeError) -> InputError:
+    """A body that cannot be sent: a string in it holds an unpaired surrogate, which is not text."""
+    return InputError(f"the action holds a string that is not text ({exc.reason}: "
+                      f"{exc.object[exc.start:exc.end]!a}); nothing was sent")
 
 
 def _input_error(problem: Mapping[str, Any], detail: str) -> InputError:
