@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -196,9 +197,9 @@ class Gateway:
             return False
         return self.record_config(vkey=self.signer.vkey)
 
-    @property
+    @functools.cached_property
     def decision_index(self) -> DecisionIndex:
-        """The queryable index of this log's decisions."""
+        """The queryable index of this log's decisions (checked once: a Protocol isinstance is slow)."""
         if not isinstance(self._store, DecisionIndex):
             raise ConfigError("this audit store keeps no decision index", path="database")
         return self._store
