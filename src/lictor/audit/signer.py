@@ -17,8 +17,9 @@ know about. A missing, unreadable or inconsistent state file stops the signer wi
 starts again from nothing on its own.
 
 Concurrency: calls are serialised by a lock shared by every FileSigner in the process that uses the
-same state file, and the state file is read again under that lock before each signature. Only one
-process may use a key at a time; running two processes on one key is outside what this class guards.
+same state file, and the state file is read again under that lock before each signature. Across
+processes this class does not lock: gateways sharing one key sign only under the audit store's seal
+lock (``AuditStore.sealing()``, taken by ``AuditLog``), which serialises them.
 The permission check on the key file assumes POSIX file modes.
 """
 
