@@ -1,6 +1,6 @@
 """The dependency direction of the layers, read from the code's own imports.
 
-kernel (errors, model) <- domain (policy) <- adapters (store, config) <- delivery (cli, sdk). Frameworks stay in delivery; the
+kernel (errors, model) <- domain (policy) <- adapters (store, config, webhooks) <- delivery (cli, sdk). Frameworks stay in delivery; the
 policy engine imports no I/O framework, no CLI and no storage driver.
 """
 
@@ -25,6 +25,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "lictor.store": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.audit", "lictor.access",
                       "lictor.store"}, {"psycopg", "redis"}),
     "lictor.config": ({"lictor.errors", "lictor.model", "lictor.config"}, {"yaml"}),
+    "lictor.webhooks": ({"lictor.errors", "lictor.model"}, {"httpx"}),
     "lictor.runtime": ({"lictor"}, set()),
     # delivery: the runtime and domain types, never a concrete store
     "lictor.cli": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.audit", "lictor.config",

@@ -34,9 +34,11 @@ __all__ = [
     "SETTINGS",
     "AuditSettings",
     "HttpSettings",
+    "NotificationSettings",
     "Setting",
     "Settings",
     "SystemSettings",
+    "WebhookSettings",
     "format_duration",
     "is_placeholder",
     "load_settings",
@@ -354,6 +356,67 @@ class _Systems(_Kind):
         return "{" + ", ".join(f"{k}: {{risk: {v.risk}}}" for k, v in value.items()) + "}"
 
 
+_WEBHOOK_FORMATS = ("generic", "slack")
+_WEBHOOK_FIELDS = ("url", "secret", "format")
+_APPROVER_GROUP = re.compile(r"\*|(?:role|user):\S+")
+
+
+class _Webhooks(_Kind):
+    """Webhook endpoints per approver group: ``{role:NAME: [{url, secret, format}], "*": [...]}``."""
+
+    label = "mapping of approver group to [{url, secret, format}]"
+    _url = _Url(("http", "https"))
+
+    def check(self, value: Any) -> Any:
+        groups: dict[str, tuple[WebhookSettings, ...]] = {}
+        for group, entries in _mapping(value).items():
+            if not _APPROVER_GROUP.fullmatch(group):
+                raise _Invalid(f"an approver group is role:NAME, user:ID or * (every event), got {group!r}",
+                               group, at_key=True)
+            if isinstance(entries, Mapping):
+                entries = [entries]
+            if not isinstance(entries, list) or not entries:
+                raise _Invalid("expected a list of webhooks such as [{url: ..., secret: ...}]", group)
+            groups[group] = tuple(self._entry(entry, f"{group}.{i}") for i, entry in enumerate(entries))
+        return MappingProxyType(groups)
+
+    def _entry(self, entry: Any, where: str) -> WebhookSettings:
+        if not isinstance(entry, Mapping):
+            raise _Invalid(f"expected a mapping such as {{url: ..., secret: ...}}, got {type(entry).__name__}", where)
+        for key in entry:
+            if key not in _WEBHOOK_FIELDS:
+                raise _Invalid(f"unknown field {key!r}{_suggest(str(key), _WEBHOOK_FIELDS)}", f"{where}.{key}",
+                               at_key=True)
+        for key in ("url", "secret"):
+            if key not in entry:
+                raise _Invalid(f"missing required field {key!r}", where)
+        try:
+            url = self._url.check(entry["url"])
+        except _Invalid:  # the URL's path is often a credential: do not repeat it
+            raise _Invalid("expected a URL starting with http:// or https://", f"{where}.url") from None
+        secret = entry["secret"]
+        if not isinstance(secret, str) or not secret.strip():
+            raise _Invalid("expected a non-empty string (the signing secret)", f"{where}.secret")
+        fmt = entry.get("format", "generic")
+        if fmt not in _WEBHOOK_FORMATS:
+            raise _Invalid(f"must be one of {', '.join(_WEBHOOK_FORMATS)}, got {fmt!r}", f"{where}.format")
+        return WebhookSettings(url=url, secret=secret, format=fmt)
+
+    def from_text(self, text: str) -> Any:
+        return self.check(_yaml_text(text) or {})
+
+    def show(self, value: Any) -> str:
+        shown = (f"{group}: [" + ", ".join(f"{{url: {w.url}, secret: '***', format: {w.format}}}" for w in hooks) + "]"
+                 for group, hooks in value.items())
+        return "{" + ", ".join(shown) + "}"
+
+    def secrets(self, value: Any) -> Iterable[str]:
+        for hooks in value.values():
+            for hook in hooks:
+                yield hook.secret
+                yield from self._url.secrets(hook.url)
+
+
 def _origin_rule(value: str) -> str | None:
     """A C2SP tlog-checkpoint origin: a schema-less URL naming the log, e.g. ``example.com/log``."""
     if any(ch.isspace() or ch < " " or ch == "\x7f" for ch in value):
@@ -435,7 +498,8 @@ def _parse(setting: Setting, value: Any, locate: Callable[[str], str], *, demo: 
         secrets += setting.kind.secrets(parsed)
         for secret in secrets:
             if is_placeholder(secret):
-                what = "value" if setting.secret else "password in this URL"
+                what = ("value" if secret is parsed else "secret in this value" if setting.secret
+                        else "password in this URL")
                 raise ConfigError(f"the {what} looks like a placeholder ({secret!r}); set the real secret "
                                   "(demo mode alone accepts placeholders)", path=setting.name, where=locate(""))
     return parsed
@@ -501,6 +565,15 @@ SETTINGS: tuple[Setting, ...] = (
             "The largest request body `lictor serve` reads, in bytes; a larger one gets 413 (counted as it "
             "streams in, whatever Content-Length says).", _Int(1024)),
     Setting("http.max_batch", 100, "The most actions one `POST /v1/decide/batch` may carry.", _Int(1, 10_000)),
+    Setting("notifications.public_url", None,
+            "The gateway's address as reviewers reach it, for the link in each notification "
+            "(`{public_url}/v1/reviews/{id}`); null means `http://HOST:PORT` from `host` and `port`.",
+            _Optional(_Url(("http", "https")))),
+    Setting("notifications.webhooks", MappingProxyType({}),
+            "Where review events are sent, per approver group (`role:NAME`, `user:ID`, or `*` for every event): "
+            "a list of `{url, secret, format}`, `format` being `generic` (the event's JSON, the default) or "
+            "`slack`. Each request is signed with its `secret` (see [Notifications](notifications.md)).",
+            _Webhooks(), secret=True),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -557,6 +630,29 @@ class HttpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """One webhook: its ``url``, the ``secret`` that signs each request, and the payload ``format``
+    (``generic`` or ``slack``). Its repr leaves out the secret and the URL's path."""
+
+    url: str
+    secret: str = field(repr=False)
+    format: str = "generic"
+
+    def __repr__(self) -> str:
+        parts = urlsplit(self.url)
+        return f"WebhookSettings(url='{parts.scheme}://{parts.netloc.rpartition('@')[2]}/...', format={self.format!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationSettings:
+    """The ``notifications`` section: the gateway's public address and the webhooks of each approver group."""
+
+    public_url: str | None = field(default_factory=partial(_default, "notifications.public_url"))
+    webhooks: Mapping[str, tuple[WebhookSettings, ...]] = field(
+        default_factory=partial(_default, "notifications.webhooks"))
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Every setting, validated. ``sources`` says where each one's value came from, by dotted name:
     ``default``, ``FILE:LINE:COLUMN`` or the environment variable's name."""
@@ -571,6 +667,7 @@ class Settings:
     systems: Mapping[str, SystemSettings] = field(default_factory=partial(_default, "systems"))
     audit: AuditSettings = field(default_factory=AuditSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
     sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
 
     @property
@@ -753,6 +850,9 @@ def load_settings(path: str | Path | None = None, *, env: Mapping[str, str] | No
 def _build(values: Mapping[str, Any], sources: Mapping[str, str]) -> Settings:
     audit = {name.split(".", 1)[1]: value for name, value in values.items() if name.startswith("audit.")}
     http = {name.split(".", 1)[1]: value for name, value in values.items() if name.startswith("http.")}
+    notifications = {name.split(".", 1)[1]: value for name, value in values.items()
+                     if name.startswith("notifications.")}
     top = {name: value for name, value in values.items() if "." not in name}
     return Settings(**top, audit=AuditSettings(**audit), http=HttpSettings(**http),
+                    notifications=NotificationSettings(**notifications),
                     sources=MappingProxyType(dict(sources)))
