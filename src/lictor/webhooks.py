@@ -381,7 +381,8 @@ class WebhookNotifier:
 
     def close(self, timeout: float = 10.0) -> None:
         """Take no more events, send what is queued for up to ``timeout`` seconds, then give up on
-        the rest (reported as ``dropped``) and close the connection pool."""
+        the rest (reported as ``dropped``) and close the connection pool. An attempt already under
+        way when time runs out is let finish (it is bounded by the request timeout)."""
         deadline = time.monotonic() + timeout
         with self._cond:
             self._closing = True
@@ -400,7 +401,7 @@ class WebhookNotifier:
                 self._report(delivery, Outcome("dropped", delivery.id, delivery.endpoint.origin, 0,
                                                error="the notifier closed before it was sent"))
             for thread in self._threads:
-                thread.join(self._timeout.read or 5.0)
+                thread.join((self._timeout.read or 5.0) + 1.0)  # an attempt under way ends by its timeout
         self._transport.close()
 
     def __enter__(self) -> WebhookNotifier:
