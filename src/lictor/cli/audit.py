@@ -183,7 +183,8 @@ def verify_command(ctx: click.Context, bundle: Path | None, database: str | None
         click.echo(json.dumps({"outcome": "valid", "origin": report.origin, "leaves": report.leaves,
                                "checkpoints": report.checkpoints, "signed_size": report.signed_size,
                                "leaf_types": report.leaf_types, "pruned": report.pruned,
-                               "payloads": report.payloads, "sampling_checked": report.sampling_checked}))
+                               "payloads": report.payloads, "sampling_checked": report.sampling_checked,
+                               "keys": report.keys, "skipped_checkpoints": report.skipped_checkpoints}))
     else:
         click.echo(report.summary())
     sys.exit(EXIT_CODES["valid"])
