@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lictor.access import KeyRing, KeyStore
+from lictor.access import ApiKey, KeyRing, KeyStore
 from lictor.audit.bundle import write_bundle
 from lictor.audit.checkpoint import open_checkpoint
 from lictor.audit.index import DecisionIndex
@@ -42,8 +42,10 @@ from lictor.audit.port import AuditStore, Erasure, Payload
 from lictor.audit.signer import STATE_SUFFIX, CheckpointSigner, FileSigner, HandoverSigner
 from lictor.audit.verify import VerifyReport, verify_log
 from lictor.config import Settings
-from lictor.errors import ConfigError, InputError, LictorError, VerificationError
+from lictor.errors import ConfigError, InputError, LictorError, ReviewError, VerificationError
 from lictor.model import Action, Decision, Finding, RuleError, Verdict
+from lictor.oversight import Reviewer, ReviewQuery, ReviewRequest, ReviewStore
+from lictor.oversight.desk import Presented, ReviewDesk
 from lictor.policy import PolicySet, load_policies
 from lictor.store import open_limit_store, open_store
 
@@ -122,6 +124,8 @@ class Gateway:
         self.durability = durability
         self.publisher: Publisher | None = None
         self.signer: CheckpointSigner | None = None
+        #: Human oversight, when the store keeps reviews (every built-in store does).
+        self.desk = ReviewDesk(store, log) if isinstance(store, ReviewStore) else None
 
     @classmethod
     def open(cls, *, policies: PolicySet | str | Path, database: str = DEFAULT_DATABASE, key_file: str | Path = DEFAULT_KEY_FILE,
@@ -272,8 +276,15 @@ class Gateway:
 
     def decide(self, action: Action, *, findings: Sequence[Finding] = (), now: datetime | None = None,
                explain: list[dict[str, Any]] | None = None) -> Decision:
-        """Decide ``action`` and make its decision leaf (and payload, when kept) durable before returning."""
-        decision = self.policies.evaluate(action, now=now, findings=findings, explain=explain)
+        """Decide ``action`` and make its decision leaf (and payload, when kept) durable before returning.
+        A BLOCK by an ``approval`` rule raises (or returns) a pending review; an approval the action
+        presents lifts those rules only when it is valid for exactly this action, and is used up."""
+        clock = (now or datetime.now(UTC)).timestamp()
+        presented = self._presented(action, clock)
+        decision = self.policies.evaluate(action, now=now, findings=findings, explain=explain,
+                                          excused=presented.excused if presented else ())
+        if presented is not None or decision.approval_required:
+            decision = self._oversee(decision, action, presented, clock)
         try:
             leaf, payload, queued_only = self._record(decision, action)
             if queued_only:
@@ -288,7 +299,12 @@ class Gateway:
                       timeout: float = 10.0) -> Decision:
         """:meth:`decide` for an event loop: the caller awaits the durable commit instead of blocking a
         thread on it, so one loop can keep many decisions in the same group commit."""
-        decision = self.policies.evaluate(action, now=now, findings=findings)
+        clock = (now or datetime.now(UTC)).timestamp()
+        presented = await asyncio.to_thread(self._presented, action, clock) if action.approval else None
+        decision = self.policies.evaluate(action, now=now, findings=findings,
+                                          excused=presented.excused if presented else ())
+        if presented is not None or decision.approval_required:
+            decision = await asyncio.to_thread(self._oversee, decision, action, presented, clock)
         try:
             leaf, payload, queued_only = self._record(decision, action)
             future = self.log.submit(leaf, payload)
@@ -302,6 +318,51 @@ class Gateway:
         except (LictorError, ValueError, TypeError) as exc:
             return self._unrecorded(decision, exc)
         return dataclasses.replace(decision, audit={"index": receipt.index, "leaf_hash": receipt.leaf_hash.hex()})
+
+    def _presented(self, action: Action, clock: float) -> Presented | None:
+        if action.approval is None or self.desk is None:
+            return None
+        try:
+            return self.desk.presented(action, clock)
+        except LictorError as exc:  # the review store failed: the approval cannot be checked
+            return Presented(action.approval, None, ReviewError(f"the review store failed: {exc}",
+                                                                reason="unavailable"))
+
+    def _oversee(self, decision: Decision, action: Action, presented: Presented | None, clock: float) -> Decision:
+        """The decision after human oversight (fail closed: BLOCK when the review store fails)."""
+        if self.desk is None:
+            if action.approval is None:
+                return decision
+            return dataclasses.replace(decision, verdict=Verdict.BLOCK, action=None, constraints=(), errors=(
+                *decision.errors, RuleError("", "", "this gateway keeps no reviews; approvals cannot be checked",
+                                            True)))
+        context = {"action": action.to_dict(), "reasons": [r.to_dict() for r in decision.reasons],
+                   "findings": [f.to_dict() for f in decision.findings], "risk_tier": self.risk_tier(action.system)}
+        try:
+            return self.desk.settle(decision, action, presented, clock, context=context)
+        except LictorError as exc:
+            return dataclasses.replace(decision, verdict=Verdict.BLOCK, action=None, constraints=(), errors=(
+                *decision.errors, RuleError("", "", f"human oversight failed, blocked (fail closed): {exc}", True)))
+
+    # -- reviews ------------------------------------------------------------------
+
+    @property
+    def reviews(self) -> ReviewDesk:
+        """The review desk (reviewers list, show, approve and reject through it)."""
+        if self.desk is None:
+            raise ConfigError("this audit store keeps no reviews", path="database")
+        return self.desk
+
+    def list_reviews(self, query: ReviewQuery) -> list[ReviewRequest]:
+        return self.reviews.reviews(query, time.time())
+
+    def show_review(self, review_id: str) -> ReviewRequest:
+        return self.reviews.review(review_id, time.time())
+
+    def act_on_review(self, review_id: str, key: ApiKey, verdict: str, comment: str = "") -> ReviewRequest:
+        """Approve or reject as the reviewer ``key`` (its user id and roles are checked against the
+        review's approvers); raises ReviewError when a rule refuses."""
+        return self.reviews.act(review_id, Reviewer(key.id, key.user, key.roles), verdict, comment, time.time())
 
     def _record(self, decision: Decision, action: Action) -> tuple[dict[str, Any], Payload | None, bool]:
         """The decision's leaf and payload (kept by risk tier and sampling), and whether the leaf may
