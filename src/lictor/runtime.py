@@ -50,8 +50,8 @@ from lictor.policy import PolicySet, load_policies
 from lictor.store import open_limit_store, open_store
 
 __all__ = ["DEFAULT_DATABASE", "DEFAULT_KEY_FILE", "DEFAULT_PAYLOAD_KEY_FILE", "DEFAULT_SAMPLE_RATES", "AuditReader",
-           "Custodian", "Gateway", "KeyAdmin", "data_subjects", "export_bundle", "open_audit_reader", "open_custodian",
-           "open_key_admin", "rotate_signing_key"]
+           "Custodian", "Gateway", "KeyAdmin", "ReviewAdmin", "data_subjects", "export_bundle", "open_audit_reader",
+           "open_custodian", "open_key_admin", "open_review_admin", "rotate_signing_key"]
 
 DEFAULT_DATABASE = "sqlite:///lictor.db"
 DEFAULT_KEY_FILE = "lictor-audit.key"
@@ -686,6 +686,44 @@ def open_key_admin(settings: Settings) -> Iterator[KeyAdmin]:
     log = AuditLog(store=store, signer=signer)
     try:
         yield KeyAdmin(store, log)
+        log.checkpoint()
+    finally:
+        log.close()
+        store.close()
+
+
+class ReviewAdmin:
+    """Human review outside a running gateway (``lictor reviews``): the review desk over the
+    deployment's store, recording to its log, and the keys reviewers act with."""
+
+    def __init__(self, store: AuditStore, log: AuditLog) -> None:
+        if not isinstance(store, ReviewStore) or not isinstance(store, KeyStore):
+            raise ConfigError("this audit store keeps no reviews", path="database")
+        self.desk = ReviewDesk(store, log)
+        self.keys = KeyRing(store)
+
+    def reviewer(self, text: str) -> ApiKey:
+        """The live reviewer key whose full text is ``text``; ReviewError when it is not one."""
+        key = self.keys.authenticate(text)
+        if key is None:
+            raise ReviewError("the reviewer key is unknown or revoked", reason="not_approver")
+        if key.scope != "reviewer":
+            raise ReviewError(f"a key with scope {key.scope!r} may not review; it needs reviewer", reason="not_approver")
+        return key
+
+    def act(self, review_id: str, key: ApiKey, verdict: str, comment: str = "") -> ReviewRequest:
+        return self.desk.act(review_id, Reviewer(key.id, key.user, key.roles), verdict, comment, time.time())
+
+
+@contextlib.contextmanager
+def open_review_admin(settings: Settings) -> Iterator[ReviewAdmin]:
+    """Review administration over the deployment ``settings`` name; on leaving, a checkpoint covers
+    the review leaves appended."""
+    signer = _signer(settings.audit.key_file, settings.audit.origin)
+    store = open_store(settings.database)
+    log = AuditLog(store=store, signer=signer)
+    try:
+        yield ReviewAdmin(store, log)
         log.checkpoint()
     finally:
         log.close()

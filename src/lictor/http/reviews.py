@@ -39,17 +39,10 @@ def problem(exc: ReviewError) -> Problem:
 
 
 def shown(review: ReviewRequest, gateway: Gateway) -> dict[str, Any]:
-    """A review with its full context for reviewers (the action, the reasons, the findings, the
-    agent, the principal and the system's risk tier); the stored epoch times and salts are left out."""
-    data = review.to_dict(time.time())
-    for name in ("created_epoch", "expires_epoch"):
-        data.pop(name)
-    data["acts"] = [{k: v for k, v in act.items() if k not in ("at_epoch", "salt")} for act in data["acts"]]
-    context = data.pop("context")
-    data["action"] = context.get("action")
-    data["reasons"] = context.get("reasons", [])
-    data["findings"] = context.get("findings", [])
-    data["risk_tier"] = context.get("risk_tier", gateway.risk_tier(review.system))
+    """A review as reviewers see it, with the system's risk tier."""
+    data = review.view(time.time())
+    if data["risk_tier"] is None:
+        data["risk_tier"] = gateway.risk_tier(review.system)
     return data
 
 

@@ -138,6 +138,21 @@ class ReviewRequest:
             "context": self.context,
         }
 
+    def view(self, now: float) -> dict[str, Any]:
+        """What a reviewer is shown: the review with its full context (``action`` with its arguments,
+        ``reasons``, ``findings``, ``risk_tier``) and every act, without the stored epoch times and
+        the commitment salts."""
+        data = self.to_dict(now)
+        for name in ("created_epoch", "expires_epoch"):
+            data.pop(name)
+        data["acts"] = [{k: v for k, v in act.items() if k not in ("at_epoch", "salt")} for act in data["acts"]]
+        context = data.pop("context")
+        data["action"] = context.get("action")
+        data["reasons"] = context.get("reasons", [])
+        data["findings"] = context.get("findings", [])
+        data["risk_tier"] = context.get("risk_tier")
+        return data
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReviewRequest:
         return cls(
