@@ -96,3 +96,20 @@ def test_long_poll_wakes_on_approval(desk: Served) -> None:
     quick = time.monotonic()
     assert desk.client.get(f"/v1/reviews/{review_id}?wait=0.2", headers=desk.as_("agent")).json()["status"] == "approved"
     assert time.monotonic() - quick < 5
+
+
+def test_a_waiter_wakes_when_a_reviewer_acts_through_the_same_process(desk: Served) -> None:
+    review_id = held(desk)
+    answers: list[dict[str, object]] = []
+
+    def wait() -> None:
+        answers.append(desk.client.get(f"/v1/reviews/{review_id}?wait=30", headers=desk.as_("agent")).json())
+
+    waiter = threading.Thread(target=wait)
+    started = time.monotonic()
+    waiter.start()
+    time.sleep(0.2)
+    desk.client.post(f"/v1/reviews/{review_id}/approve", headers=desk.as_("bob"))
+    waiter.join(30)
+    assert answers and answers[0]["status"] == "approved" and time.monotonic() - started < 10
+    assert "acts" not in answers[0]  # an agent sees the outcome, not the reviewers
