@@ -279,12 +279,11 @@ class Gateway:
         """Decide ``action`` and make its decision leaf (and payload, when kept) durable before returning.
         A BLOCK by an ``approval`` rule raises (or returns) a pending review; an approval the action
         presents lifts those rules only when it is valid for exactly this action, and is used up."""
-        clock = (now or datetime.now(UTC)).timestamp()
-        presented = self._presented(action, clock)
+        presented = self._presented(action, _clock(now)) if action.approval is not None else None
         decision = self.policies.evaluate(action, now=now, findings=findings, explain=explain,
                                           excused=presented.excused if presented else ())
         if presented is not None or decision.approval_required:
-            decision = self._oversee(decision, action, presented, clock)
+            decision = self._oversee(decision, action, presented, _clock(now))
         try:
             leaf, payload, queued_only = self._record(decision, action)
             if queued_only:
@@ -299,12 +298,12 @@ class Gateway:
                       timeout: float = 10.0) -> Decision:
         """:meth:`decide` for an event loop: the caller awaits the durable commit instead of blocking a
         thread on it, so one loop can keep many decisions in the same group commit."""
-        clock = (now or datetime.now(UTC)).timestamp()
-        presented = await asyncio.to_thread(self._presented, action, clock) if action.approval else None
+        presented = (await asyncio.to_thread(self._presented, action, _clock(now))
+                     if action.approval is not None else None)
         decision = self.policies.evaluate(action, now=now, findings=findings,
                                           excused=presented.excused if presented else ())
         if presented is not None or decision.approval_required:
-            decision = await asyncio.to_thread(self._oversee, decision, action, presented, clock)
+            decision = await asyncio.to_thread(self._oversee, decision, action, presented, _clock(now))
         try:
             leaf, payload, queued_only = self._record(decision, action)
             future = self.log.submit(leaf, payload)
@@ -567,6 +566,11 @@ class AuditReader:
 
     def close(self) -> None:
         self._store.close()
+
+
+def _clock(now: datetime | None) -> float:
+    """The decision's clock as epoch seconds (the current time when none is given)."""
+    return (now if now is not None else datetime.now(UTC)).timestamp()
 
 
 def _now_text() -> str:

@@ -15,6 +15,7 @@ import pytest
 from lictor.access import ApiKey
 from lictor.errors import InputError, ReviewError
 from lictor.model import Action, Verdict
+from lictor.oversight import ReviewQuery
 from lictor.policy import load_policies
 from lictor.runtime import Gateway
 
@@ -207,3 +208,50 @@ def test_adecide_uses_the_same_rules(gateway: Gateway) -> None:
     gateway.act_on_review(str(decision.review["id"]), BOB, "approve")
     granted = asyncio.run(gateway.adecide(act(approval=str(decision.review["id"]))))
     assert granted.verdict is Verdict.LOG
+
+
+def test_a_listed_review_past_its_expiry_is_marked_expired(gateway: Gateway) -> None:
+    start = datetime.now(UTC) - timedelta(hours=2)
+    review_id = str(gateway.decide(act(), now=start).review["id"])  # type: ignore[index]
+    assert gateway.list_reviews(ReviewQuery(status="pending")) == []
+    assert [r.id for r in gateway.list_reviews(ReviewQuery(status="expired"))] == [review_id]
+
+
+def test_two_gateways_on_one_postgresql_database_share_reviews(tmp_path: Path, postgres_url: str) -> None:
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "credit.yaml").write_text(POLICY.replace("QUORUM", "2"))
+    gateways = [Gateway.open(policies=load_policies(tmp_path / "p"), database=postgres_url,
+                             key_file=tmp_path / "audit.key", payload_key_file=tmp_path / "payload.key")
+                for _ in range(2)]
+    try:
+        first = gateways[0].decide(act())
+        again = gateways[1].decide(act())
+        assert first.review is not None and again.review is not None and first.review["id"] == again.review["id"]
+        review_id = str(first.review["id"])
+        barrier = threading.Barrier(2)
+
+        def approve(n: int) -> None:
+            barrier.wait()
+            gateways[n].act_on_review(review_id, (BOB, DAN)[n], "approve")
+
+        threads = [threading.Thread(target=approve, args=(n,)) for n in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert gateways[1].show_review(review_id).status == "approved"
+        verdicts: list[Verdict] = []
+
+        def use(n: int) -> None:
+            barrier.wait()
+            verdicts.append(gateways[n].decide(act(approval=review_id)).verdict)
+
+        threads = [threading.Thread(target=use, args=(n,)) for n in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(verdicts) == [Verdict.LOG, Verdict.BLOCK]
+    finally:
+        for g in gateways:
+            g.close()

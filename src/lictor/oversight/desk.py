@@ -138,7 +138,10 @@ class ReviewDesk:
         return self._expired(review, now)
 
     def reviews(self, query: ReviewQuery, now: float) -> list[ReviewRequest]:
-        return [self._expired(r, now) for r in self.store.reviews(query)]
+        """The matching reviews; those found past their expiry are marked (and recorded) expired, and
+        left out when the query asks for another status."""
+        found = [self._expired(r, now) for r in self.store.reviews(query)]
+        return [r for r in found if query.status is None or r.status == query.status]
 
     # ---------------------------------------------------------------- evidence
 
