@@ -22,16 +22,19 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "lictor.policy": ({"lictor.errors", "lictor.model", "lictor.policy"}, {"yaml", "lark", "celpy", "re2"}),
     "lictor.audit": ({"lictor.errors", "lictor.model", "lictor.audit"}, {"cryptography", "msgspec", "orjson"}),
     "lictor.access": ({"lictor.errors", "lictor.model"}, set()),
+    # a service: kernel, the audit log's canonical JSON and commitments; storage only through its port
+    "lictor.oversight": ({"lictor.errors", "lictor.model", "lictor.audit.canonical", "lictor.audit.leaf",
+                          "lictor.oversight"}, set()),
     "lictor.store": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.audit", "lictor.access",
-                      "lictor.store"}, {"psycopg", "redis"}),
+                      "lictor.oversight", "lictor.store"}, {"psycopg", "redis"}),
     "lictor.config": ({"lictor.errors", "lictor.model", "lictor.config"}, {"yaml"}),
     "lictor.webhooks": ({"lictor.errors", "lictor.model"}, {"httpx"}),
     "lictor.runtime": ({"lictor"}, set()),
     # delivery: the runtime and domain types, never a concrete store
     "lictor.cli": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.audit", "lictor.config",
-                    "lictor.runtime", "lictor.access", "lictor.cli"}, {"click", "uvicorn"}),
+                    "lictor.runtime", "lictor.access", "lictor.oversight", "lictor.cli"}, {"click", "uvicorn"}),
     "lictor.http": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.audit.index", "lictor.config",
-                     "lictor.runtime", "lictor.access", "lictor.http"}, {"fastapi", "starlette", "prometheus_client"}),
+                     "lictor.runtime", "lictor.access", "lictor.oversight", "lictor.http"}, {"fastapi", "starlette", "prometheus_client"}),
     "lictor.sdk": ({"lictor.errors", "lictor.model", "lictor.config", "lictor.runtime", "lictor.sdk"}, {"httpx"}),
 }
 

@@ -8,6 +8,8 @@
     ├── ConfigError                 a setting that is missing or invalid; carries the setting's path
     ├── VerificationError           evidence that does not verify (a proof, a signature, a log)
     ├── GatewayError                a remote gateway refused a request (401, 403, 404) or did not answer
+    ├── ReviewError                 a review step the oversight rules refuse (not an approver, four
+    │                               eyes, expired, final, used); carries a ``reason`` code
     ├── Blocked                     the SDK refused to run an action the gateway blocked; carries the
     │                               Decision, so it lives beside it in ``lictor.sdk``
     └── InternalError               a bug or an unexpected foreign exception, translated at the boundary
@@ -29,6 +31,7 @@ __all__ = [
     "InternalError",
     "LictorError",
     "PolicyError",
+    "ReviewError",
     "VerificationError",
 ]
 
@@ -115,6 +118,19 @@ class GatewayError(LictorError):
         self.message = message
         self.status = status
         self.problem: dict[str, object] = dict(problem or {})
+
+
+class ReviewError(LictorError):
+    """A review step refused by the oversight rules. ``reason`` says which rule: ``not_found``,
+    ``not_approver``, ``self_approval``, ``already_acted``, ``expired``, ``final``, ``comment_required``,
+    ``not_approved``, ``used``, ``action_changed``."""
+
+    code = "review_refused"
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
 
 
 class InternalError(LictorError):

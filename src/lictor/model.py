@@ -470,7 +470,7 @@ class Decision:
 
     @property
     def approval_required(self) -> tuple[ApprovalRequirement, ...]:
-        """The approval requirements of the matched ``approval`` rules (the seam for the review queue)."""
+        """The approval requirements of the matched ``approval`` rules (what a review asks for)."""
         return tuple(r.approval for r in self.reasons if r.approval is not None)
 
     def to_dict(self) -> dict[str, JSON]:

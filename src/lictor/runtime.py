@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lictor.access import KeyRing, KeyStore
+from lictor.access import ApiKey, KeyRing, KeyStore
 from lictor.audit.bundle import write_bundle
 from lictor.audit.checkpoint import open_checkpoint
 from lictor.audit.index import DecisionIndex
@@ -42,14 +42,16 @@ from lictor.audit.port import AuditStore, Erasure, Payload
 from lictor.audit.signer import STATE_SUFFIX, CheckpointSigner, FileSigner, HandoverSigner
 from lictor.audit.verify import VerifyReport, verify_log
 from lictor.config import Settings
-from lictor.errors import ConfigError, InputError, LictorError, VerificationError
+from lictor.errors import ConfigError, InputError, LictorError, ReviewError, VerificationError
 from lictor.model import Action, Decision, Finding, RuleError, Verdict
+from lictor.oversight import Reviewer, ReviewQuery, ReviewRequest, ReviewStore
+from lictor.oversight.desk import Presented, ReviewDesk
 from lictor.policy import PolicySet, load_policies
 from lictor.store import open_limit_store, open_store
 
 __all__ = ["DEFAULT_DATABASE", "DEFAULT_KEY_FILE", "DEFAULT_PAYLOAD_KEY_FILE", "DEFAULT_SAMPLE_RATES", "AuditReader",
-           "Custodian", "Gateway", "KeyAdmin", "data_subjects", "export_bundle", "open_audit_reader", "open_custodian",
-           "open_key_admin", "rotate_signing_key"]
+           "Custodian", "Gateway", "KeyAdmin", "ReviewAdmin", "data_subjects", "export_bundle", "open_audit_reader",
+           "open_custodian", "open_key_admin", "open_review_admin", "rotate_signing_key"]
 
 DEFAULT_DATABASE = "sqlite:///lictor.db"
 DEFAULT_KEY_FILE = "lictor-audit.key"
@@ -122,6 +124,8 @@ class Gateway:
         self.durability = durability
         self.publisher: Publisher | None = None
         self.signer: CheckpointSigner | None = None
+        #: Human oversight, when the store keeps reviews (every built-in store does).
+        self.desk = ReviewDesk(store, log) if isinstance(store, ReviewStore) else None
 
     @classmethod
     def open(cls, *, policies: PolicySet | str | Path, database: str = DEFAULT_DATABASE, key_file: str | Path = DEFAULT_KEY_FILE,
@@ -272,8 +276,14 @@ class Gateway:
 
     def decide(self, action: Action, *, findings: Sequence[Finding] = (), now: datetime | None = None,
                explain: list[dict[str, Any]] | None = None) -> Decision:
-        """Decide ``action`` and make its decision leaf (and payload, when kept) durable before returning."""
-        decision = self.policies.evaluate(action, now=now, findings=findings, explain=explain)
+        """Decide ``action`` and make its decision leaf (and payload, when kept) durable before returning.
+        A BLOCK by an ``approval`` rule raises (or returns) a pending review; an approval the action
+        presents lifts those rules only when it is valid for exactly this action, and is used up."""
+        presented = self._presented(action, _clock(now)) if action.approval is not None else None
+        decision = self.policies.evaluate(action, now=now, findings=findings, explain=explain,
+                                          excused=presented.excused if presented else ())
+        if presented is not None or decision.approval_required:
+            decision = self._oversee(decision, action, presented, _clock(now))
         try:
             leaf, payload, queued_only = self._record(decision, action)
             if queued_only:
@@ -288,7 +298,12 @@ class Gateway:
                       timeout: float = 10.0) -> Decision:
         """:meth:`decide` for an event loop: the caller awaits the durable commit instead of blocking a
         thread on it, so one loop can keep many decisions in the same group commit."""
-        decision = self.policies.evaluate(action, now=now, findings=findings)
+        presented = (await asyncio.to_thread(self._presented, action, _clock(now))
+                     if action.approval is not None else None)
+        decision = self.policies.evaluate(action, now=now, findings=findings,
+                                          excused=presented.excused if presented else ())
+        if presented is not None or decision.approval_required:
+            decision = await asyncio.to_thread(self._oversee, decision, action, presented, _clock(now))
         try:
             leaf, payload, queued_only = self._record(decision, action)
             future = self.log.submit(leaf, payload)
@@ -302,6 +317,51 @@ class Gateway:
         except (LictorError, ValueError, TypeError) as exc:
             return self._unrecorded(decision, exc)
         return dataclasses.replace(decision, audit={"index": receipt.index, "leaf_hash": receipt.leaf_hash.hex()})
+
+    def _presented(self, action: Action, clock: float) -> Presented | None:
+        if action.approval is None or self.desk is None:
+            return None
+        try:
+            return self.desk.presented(action, clock)
+        except LictorError as exc:  # the review store failed: the approval cannot be checked
+            return Presented(action.approval, None, ReviewError(f"the review store failed: {exc}",
+                                                                reason="unavailable"))
+
+    def _oversee(self, decision: Decision, action: Action, presented: Presented | None, clock: float) -> Decision:
+        """The decision after human oversight (fail closed: BLOCK when the review store fails)."""
+        if self.desk is None:
+            if action.approval is None:
+                return decision
+            return dataclasses.replace(decision, verdict=Verdict.BLOCK, action=None, constraints=(), errors=(
+                *decision.errors, RuleError("", "", "this gateway keeps no reviews; approvals cannot be checked",
+                                            True)))
+        context = {"action": action.to_dict(), "reasons": [r.to_dict() for r in decision.reasons],
+                   "findings": [f.to_dict() for f in decision.findings], "risk_tier": self.risk_tier(action.system)}
+        try:
+            return self.desk.settle(decision, action, presented, clock, context=context)
+        except LictorError as exc:
+            return dataclasses.replace(decision, verdict=Verdict.BLOCK, action=None, constraints=(), errors=(
+                *decision.errors, RuleError("", "", f"human oversight failed, blocked (fail closed): {exc}", True)))
+
+    # -- reviews ------------------------------------------------------------------
+
+    @property
+    def reviews(self) -> ReviewDesk:
+        """The review desk (reviewers list, show, approve and reject through it)."""
+        if self.desk is None:
+            raise ConfigError("this audit store keeps no reviews", path="database")
+        return self.desk
+
+    def list_reviews(self, query: ReviewQuery) -> list[ReviewRequest]:
+        return self.reviews.reviews(query, time.time())
+
+    def show_review(self, review_id: str) -> ReviewRequest:
+        return self.reviews.review(review_id, time.time())
+
+    def act_on_review(self, review_id: str, key: ApiKey, verdict: str, comment: str = "") -> ReviewRequest:
+        """Approve or reject as the reviewer ``key`` (its user id and roles are checked against the
+        review's approvers); raises ReviewError when a rule refuses."""
+        return self.reviews.act(review_id, Reviewer(key.id, key.user, key.roles), verdict, comment, time.time())
 
     def _record(self, decision: Decision, action: Action) -> tuple[dict[str, Any], Payload | None, bool]:
         """The decision's leaf and payload (kept by risk tier and sampling), and whether the leaf may
@@ -508,6 +568,11 @@ class AuditReader:
         self._store.close()
 
 
+def _clock(now: datetime | None) -> float:
+    """The decision's clock as epoch seconds (the current time when none is given)."""
+    return (now if now is not None else datetime.now(UTC)).timestamp()
+
+
 def _now_text() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
@@ -625,6 +690,44 @@ def open_key_admin(settings: Settings) -> Iterator[KeyAdmin]:
     log = AuditLog(store=store, signer=signer)
     try:
         yield KeyAdmin(store, log)
+        log.checkpoint()
+    finally:
+        log.close()
+        store.close()
+
+
+class ReviewAdmin:
+    """Human review outside a running gateway (``lictor reviews``): the review desk over the
+    deployment's store, recording to its log, and the keys reviewers act with."""
+
+    def __init__(self, store: AuditStore, log: AuditLog) -> None:
+        if not isinstance(store, ReviewStore) or not isinstance(store, KeyStore):
+            raise ConfigError("this audit store keeps no reviews", path="database")
+        self.desk = ReviewDesk(store, log)
+        self.keys = KeyRing(store)
+
+    def reviewer(self, text: str) -> ApiKey:
+        """The live reviewer key whose full text is ``text``; ReviewError when it is not one."""
+        key = self.keys.authenticate(text)
+        if key is None:
+            raise ReviewError("the reviewer key is unknown or revoked", reason="not_approver")
+        if key.scope != "reviewer":
+            raise ReviewError(f"a key with scope {key.scope!r} may not review; it needs reviewer", reason="not_approver")
+        return key
+
+    def act(self, review_id: str, key: ApiKey, verdict: str, comment: str = "") -> ReviewRequest:
+        return self.desk.act(review_id, Reviewer(key.id, key.user, key.roles), verdict, comment, time.time())
+
+
+@contextlib.contextmanager
+def open_review_admin(settings: Settings) -> Iterator[ReviewAdmin]:
+    """Review administration over the deployment ``settings`` name; on leaving, a checkpoint covers
+    the review leaves appended."""
+    signer = _signer(settings.audit.key_file, settings.audit.origin)
+    store = open_store(settings.database)
+    log = AuditLog(store=store, signer=signer)
+    try:
+        yield ReviewAdmin(store, log)
         log.checkpoint()
     finally:
         log.close()

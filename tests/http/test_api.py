@@ -147,7 +147,7 @@ def test_oversize_bodies_are_refused_as_they_stream(served: Served) -> None:
 def test_every_route_answers_errors_in_one_shape(served: Served) -> None:
     schema = served.client.get("/openapi.json").json()
     for path, operations in schema["paths"].items():
-        concrete = path.replace("{index}", "0").replace("{decision_id}", "dec_x").replace("{key_id}", "k")
+        concrete = path.replace("{index}", "0").replace("{decision_id}", "dec_x").replace("{key_id}", "k").replace("{review_id}", "rev_x")
         for method in operations:
             response = served.client.request(method.upper(), concrete)
             if path in ("/healthz", "/readyz", "/metrics"):

@@ -5,7 +5,8 @@ Conventions of those examples:
 
 * ``$AGENT_KEY``, ``$REVIEWER_KEY``, ``$ADMIN_KEY`` and ``$AUDITOR_KEY`` are keys of those scopes;
   ``$DECISION_ID`` is the ``decision_id`` of the latest decision an example answered (the last of
-  a batch). A line ending
+  a batch), ``$REVIEW_ID`` the review id of the latest decision that carried one; the reviewer key
+  has the role ``credit-officer``. A line ending
   in ``\\`` continues on the next. The host is ignored.
 * With ``-i`` the answer starts with its status line (``HTTP/1.1 422 ...``, compared by status code)
   and the headers worth showing (each must be there, its value starting with the one shown; a
@@ -140,7 +141,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
         base.audit, key_file=tmp_path / "audit.key", payload_key_file=tmp_path / "payload.key"))
     gateway = Gateway.from_settings(settings)
     try:
-        variables = {f"{scope.upper()}_KEY": gateway.keys.create(scope, user=f"{scope}-1")[1] for scope in SCOPES}
+        variables = {f"{scope.upper()}_KEY": gateway.keys.create(
+            scope, user=f"{scope}-1", roles=["credit-officer"] if scope == "reviewer" else [])[1] for scope in SCOPES}
         with TestClient(create_app(gateway, keys=gateway.keys, settings=settings)) as client:
             yield Site(client, gateway, variables)
     finally:
@@ -194,3 +196,6 @@ def test_the_api_examples_answer_as_documented(site: Site) -> None:
         if curl.path.startswith("/v1/decide") and response.status_code == 200:
             answer = response.json()
             site.variables["DECISION_ID"] = (answer["decisions"][-1] if "decisions" in answer else answer)["decision_id"]
+            latest = answer["decisions"][-1] if "decisions" in answer else answer
+            if isinstance(latest.get("review"), dict):
+                site.variables["REVIEW_ID"] = latest["review"]["id"]

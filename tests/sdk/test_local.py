@@ -103,9 +103,9 @@ def test_tool_block_raises_blocked_with_the_reasons_and_does_not_run(guard: Guar
     assert blocked.decision.verdict is Verdict.BLOCK
     assert [(r.policy, r.rule) for r in blocked.reasons] == [("credit-decisions", "large-credit-needs-approval")]
     assert str(blocked).startswith("blocked: credit-decisions/large-credit-needs-approval: Credit decisions "
-                                   "above $100,000 need a credit officer's approval (needs approval by "
-                                   "role:credit-officer) [dec_")
-    assert blocked.review_id is None  # no review queue yet: the requirement is in the message
+                                   f"above $100,000 need a credit officer's approval (review {blocked.review_id} "
+                                   "is pending, approvers: role:credit-officer) [dec_")
+    assert blocked.review_id is not None and blocked.review is not None and blocked.review["status"] == "pending"
 
 
 def test_tool_constrain_runs_the_function_with_the_constrained_arguments(guard: Guard) -> None:

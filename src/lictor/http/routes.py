@@ -1,4 +1,4 @@
-"""The routes of the HTTP API: decide, read the record, policies, administration, health and metrics."""
+"""The routes of the HTTP API: decide, read the record, reviews, policies, administration, health and metrics."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from lictor.audit.index import DecisionQuery
 from lictor.errors import InputError
 from lictor.http.metrics import CONTENT_TYPE, Metrics
 from lictor.http.problems import MEDIA_TYPE, Problem, parse_json
+from lictor.http.reviews import ReviewApi
 from lictor.http.schemas import ACTION_SCHEMA, KEY_REQUEST_SCHEMA, problem_responses
 from lictor.model import Action
 from lictor.runtime import Gateway
@@ -267,6 +268,7 @@ class Api:
             tags=["record"], response_class=PlainTextResponse, responses=problem_responses(401, 403, 404, 503))
         add("/v1/audit/proof/{index}", self.proof, methods=["GET"], summary="An inclusion proof", tags=["record"],
             responses=problem_responses(401, 403, 422, 503))
+        ReviewApi(self.gateway, self.caller).add_routes(router)
         add("/v1/policies", self.policies, methods=["GET"], summary="The policies in force", tags=["policies"],
             responses=problem_responses(401, 403, 503))
         add("/v1/admin/reload", self.reload, methods=["POST"], summary="Reload the policies", tags=["admin"],

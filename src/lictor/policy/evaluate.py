@@ -13,7 +13,7 @@ import itertools
 import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -155,16 +155,19 @@ class PolicySet:
     # -- evaluation ---------------------------------------------------------------
 
     def evaluate(self, action: Action, *, now: datetime | None = None, findings: Sequence[Finding] = (),
-                 explain: list[dict[str, Any]] | None = None) -> Decision:
+                 explain: list[dict[str, Any]] | None = None,
+                 excused: Collection[tuple[str, str]] = ()) -> Decision:
         """Decide ``action``. ``now`` is the clock (default: the current UTC time); ``findings`` are the
-        detectors' facts; ``explain``, when a list, receives one entry per rule considered."""
+        detectors' facts; ``explain``, when a list, receives one entry per rule considered.
+        ``excused`` names (policy, rule) pairs whose approval was granted: they are still listed in
+        the reasons but contribute no verdict (when only excused rules match, the verdict is ALLOW)."""
         started = time.perf_counter_ns()
         if now is None:
             now = datetime.now(UTC)
         elif now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
         try:
-            return self._decide(action, now, findings, explain, started)
+            return self._decide(action, now, findings, explain, started, excused)
         except Exception as exc:  # an internal failure never allows: BLOCK with the error
             error = RuleError("", "", f"internal error while deciding: {type(exc).__name__}: {exc}", True)
             return Decision(
@@ -174,7 +177,8 @@ class PolicySet:
             )
 
     def _decide(self, action: Action, now: datetime, findings: Sequence[Finding],
-                explain: list[dict[str, Any]] | None, started: int) -> Decision:
+                explain: list[dict[str, Any]] | None, started: int,
+                excused: Collection[tuple[str, str]] = ()) -> Decision:
         key = (action.system, action.kind, action.name)
         candidates = self._candidates.get(key)
         if candidates is None:
@@ -218,7 +222,7 @@ class PolicySet:
                     matched.append(cr)
                 if explain is not None:
                     explain.append(_explained(cr, outcome, errors))
-        return self._combine(action, now, findings, matched, errors, started)
+        return self._combine(action, now, findings, matched, errors, started, excused)
 
     def _limit(self, cr: _CompiledRule, activation: dict[str, Any], now: datetime,
                errors: list[RuleError]) -> bool:
@@ -244,11 +248,11 @@ class PolicySet:
         return cr.apply_on_error
 
     def _combine(self, action: Action, now: datetime, findings: Sequence[Finding], matched: list[_CompiledRule],
-                 errors: list[RuleError], started: int) -> Decision:
+                 errors: list[RuleError], started: int, excused: Collection[tuple[str, str]] = ()) -> Decision:
         if matched:
             rank = 0
             for cr in matched:
-                if cr.rank > rank:
+                if cr.rank > rank and not (excused and (cr.policy, cr.name) in excused):
                     rank = cr.rank
             verdict = _VERDICTS[rank]
         else:

@@ -20,14 +20,16 @@ from lictor.audit.port import (
 )
 from lictor.errors import InputError
 from lictor.store.batch import check_batch, check_checkpoint, check_range
+from lictor.store.reviews import MemoryReviews
 
 __all__ = ["MemoryStore"]
 
 
-class MemoryStore:
+class MemoryStore(MemoryReviews):
     """Everything in lists and dicts behind one lock; lost when the process ends."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.Lock()
         self._seal_lock = threading.Lock()
         self._state = TreeState(size=0, root=EMPTY_ROOT, frontier=())

@@ -99,6 +99,17 @@ _BACKFILL_POSTGRES = (
 )
 
 
+def _reviews(real: str) -> tuple[str, ...]:
+    return (
+        # review requests: the document, plus the columns searched and the one pending per action
+        f"CREATE TABLE review (id TEXT PRIMARY KEY, action_hash TEXT NOT NULL, agent_id TEXT NOT NULL,"
+        f" system TEXT NOT NULL, status TEXT NOT NULL, created_at {real} NOT NULL, expires_at {real} NOT NULL,"
+        f" doc TEXT NOT NULL)",
+        "CREATE INDEX review_action ON review (action_hash, agent_id, status)",
+        "CREATE INDEX review_created ON review (created_at)",
+    )
+
+
 def _empty(blob: str) -> str:
     return "X''" if blob == "BLOB" else "'\\x'::bytea"
 
@@ -121,4 +132,5 @@ MIGRATIONS: Final = (
         sqlite=(*_index_and_keys("BLOB", "REAL", "INTEGER"), *_BACKFILL_SQLITE),
         postgres=(*_index_and_keys("BYTEA", "DOUBLE PRECISION", "BIGINT"), *_BACKFILL_POSTGRES),
     ),
+    Migration(name="0004_reviews", sqlite=_reviews("REAL"), postgres=_reviews("DOUBLE PRECISION")),
 )

@@ -31,7 +31,8 @@ from lictor.audit.port import (
     TreeState,
 )
 from lictor.errors import ConfigError, InputError, InternalError, LictorError
-from lictor.store import tables
+from lictor.oversight import Reviewer, ReviewQuery, ReviewRequest
+from lictor.store import reviews, tables
 from lictor.store.batch import (
     check_batch,
     check_checkpoint,
@@ -390,6 +391,40 @@ class PostgresStore:
 
     def revoke_key(self, key_id: str, revoked_at: float) -> ApiKey | None:
         return self._run(lambda conn: tables.revoke_key(conn, "%s", key_id, revoked_at))
+
+    # ---------------------------------------------------------------- reviews
+
+    def open_review(self, review: ReviewRequest, now: float) -> tuple[ReviewRequest, bool]:
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> tuple[ReviewRequest, bool]:
+            # one opener at a time per action, across processes, until this transaction ends
+            conn.execute("SELECT pg_advisory_xact_lock(%s)",
+                         (_advisory_key(f"lictor.review:{review.action_hash}:{review.agent_id or ''}"),))
+            return reviews.open_review(conn, "%s", review, now)
+
+        return self._run(work)
+
+    def review(self, review_id: str) -> ReviewRequest | None:
+        return self._run(lambda conn: reviews.find_review(conn, "%s", review_id))
+
+    def reviews(self, query: ReviewQuery) -> list[ReviewRequest]:
+        return self._run(lambda conn: reviews.find_reviews(conn, "%s", query))
+
+    def act_on_review(self, review_id: str, reviewer: Reviewer, verdict: str, comment: str,
+                      now: float) -> ReviewRequest:
+        change = reviews.act_change(reviewer, verdict, comment, now)
+        changed = self._run(lambda conn: reviews.change_review(conn, "%s", review_id, change, " FOR UPDATE"))
+        assert changed is not None
+        return changed
+
+    def use_review(self, review_id: str, action_hash: str, now: float) -> ReviewRequest:
+        change = reviews.use_change(action_hash, now)
+        changed = self._run(lambda conn: reviews.change_review(conn, "%s", review_id, change, " FOR UPDATE"))
+        assert changed is not None
+        return changed
+
+    def expire_review(self, review_id: str, now: float) -> ReviewRequest | None:
+        change = reviews.expire_change(now)
+        return self._run(lambda conn: reviews.change_review(conn, "%s", review_id, change, " FOR UPDATE"))
 
     # ---------------------------------------------------------------- beyond the port
 

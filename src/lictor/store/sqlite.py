@@ -28,7 +28,8 @@ from lictor.audit.port import (
     TreeState,
 )
 from lictor.errors import InputError, InternalError, LictorError
-from lictor.store import tables
+from lictor.oversight import Reviewer, ReviewQuery, ReviewRequest
+from lictor.store import reviews, tables
 from lictor.store.batch import (
     check_batch,
     check_checkpoint,
@@ -386,6 +387,36 @@ class SqliteStore:
 
     def revoke_key(self, key_id: str, revoked_at: float) -> ApiKey | None:
         return self._run(lambda conn: tables.revoke_key(conn, "?", key_id, revoked_at))
+
+    # ---------------------------------------------------------------- reviews
+
+    def open_review(self, review: ReviewRequest, now: float) -> tuple[ReviewRequest, bool]:
+        return self._run(lambda conn: reviews.open_review(conn, "?", review, now))
+
+    def review(self, review_id: str) -> ReviewRequest | None:
+        with self._reader() as conn:
+            return reviews.find_review(conn, "?", review_id)
+
+    def reviews(self, query: ReviewQuery) -> list[ReviewRequest]:
+        with self._reader() as conn:
+            return reviews.find_reviews(conn, "?", query)
+
+    def act_on_review(self, review_id: str, reviewer: Reviewer, verdict: str, comment: str,
+                      now: float) -> ReviewRequest:
+        change = reviews.act_change(reviewer, verdict, comment, now)
+        changed = self._run(lambda conn: reviews.change_review(conn, "?", review_id, change))
+        assert changed is not None
+        return changed
+
+    def use_review(self, review_id: str, action_hash: str, now: float) -> ReviewRequest:
+        change = reviews.use_change(action_hash, now)
+        changed = self._run(lambda conn: reviews.change_review(conn, "?", review_id, change))
+        assert changed is not None
+        return changed
+
+    def expire_review(self, review_id: str, now: float) -> ReviewRequest | None:
+        change = reviews.expire_change(now)
+        return self._run(lambda conn: reviews.change_review(conn, "?", review_id, change))
 
     # ---------------------------------------------------------------- beyond the port
 

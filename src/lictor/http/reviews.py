@@ -1,0 +1,145 @@
+"""The review routes: list and show held actions (long-polling for a change), approve and reject.
+
+A waiter on ``GET /v1/reviews/{id}?wait=SECONDS`` wakes as soon as a reviewer acts through this
+process (an in-process event) and otherwise notices changes made by other processes by reading the
+store every :data:`POLL_INTERVAL` seconds, so several gateway processes on one database work too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from lictor.errors import ReviewError
+from lictor.http.problems import Problem, parse_json
+from lictor.http.schemas import problem_responses
+from lictor.oversight import ReviewQuery, ReviewRequest
+from lictor.runtime import Gateway
+
+__all__ = ["MAX_WAIT", "POLL_INTERVAL", "ReviewApi"]
+
+#: The longest a ``wait`` may last, in seconds.
+MAX_WAIT = 60.0
+#: How often a waiter reads the store for changes made elsewhere, in seconds.
+POLL_INTERVAL = 0.5
+_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
+_STATUS = {"not_found": 404, "not_approver": 403, "self_approval": 403, "comment_required": 422}
+
+
+def problem(exc: ReviewError) -> Problem:
+    """The problem document for a refused review step (404, 403, 422 or 409)."""
+    return Problem(_STATUS.get(exc.reason, 409), exc.message, extra={"reason": exc.reason})
+
+
+def shown(review: ReviewRequest, gateway: Gateway) -> dict[str, Any]:
+    """A review as reviewers see it, with the system's risk tier."""
+    data = review.view(time.time())
+    if data["risk_tier"] is None:
+        data["risk_tier"] = gateway.risk_tier(review.system)
+    return data
+
+
+class ReviewApi:
+    """The review routes over one gateway; ``caller`` authenticates as the main API does."""
+
+    def __init__(self, gateway: Gateway, caller: Any) -> None:
+        self.gateway = gateway
+        self.caller = caller
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+
+    async def list(self, request: Request,
+                   status: Annotated[Literal["pending", "approved", "rejected", "expired", "used"] | None,
+                                     Query()] = None,
+                   system: Annotated[str | None, Query(max_length=256)] = None,
+                   approver: Annotated[str | None, Query(max_length=256)] = None,
+                   since: Annotated[datetime | None, Query()] = None,
+                   until: Annotated[datetime | None, Query()] = None,
+                   limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
+        self.caller(request, "reviewer", "auditor", "admin")
+        query = ReviewQuery(status=status, system=system, approver=approver, since=_epoch(since, "since"),
+                            until=_epoch(until, "until"), limit=limit)
+        found = await run_in_threadpool(self.gateway.list_reviews, query)
+        return JSONResponse({"reviews": [shown(r, self.gateway) for r in found]})
+
+    async def show(self, request: Request, review_id: Annotated[str, Path(pattern=_ID)],
+                   wait: Annotated[float, Query(ge=0, le=3600)] = 0) -> Response:
+        key = self.caller(request, "reviewer", "auditor", "admin", "agent")
+        review = await self._load(review_id)
+        deadline = time.monotonic() + min(wait, MAX_WAIT)
+        first = review.status_at(time.time())
+        while review.status_at(time.time()) == first and time.monotonic() < deadline:
+            event = asyncio.Event()
+            self._waiters.setdefault(review_id, set()).add(event)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), min(POLL_INTERVAL, max(0.0, deadline - time.monotonic())))
+            finally:
+                self._waiters.get(review_id, set()).discard(event)
+                if not self._waiters.get(review_id):
+                    self._waiters.pop(review_id, None)
+            review = await self._load(review_id)
+        if key.scope == "agent":  # an agent waits for the outcome; the reviewers' acts are not its business
+            now = time.time()
+            return JSONResponse({**review.summary(now), "uses": review.uses, "uses_allowed": review.uses_allowed})
+        return JSONResponse(shown(review, self.gateway))
+
+    async def approve(self, request: Request, review_id: Annotated[str, Path(pattern=_ID)]) -> Response:
+        return await self._act(request, review_id, "approve")
+
+    async def reject(self, request: Request, review_id: Annotated[str, Path(pattern=_ID)]) -> Response:
+        return await self._act(request, review_id, "reject")
+
+    async def _act(self, request: Request, review_id: str, verdict: str) -> Response:
+        key = self.caller(request, "reviewer")
+        raw = await request.body()
+        body = parse_json(raw) if raw.strip() or verdict == "reject" else {}
+        if not isinstance(body, dict):
+            raise Problem(422, "the body is a JSON object", errors=[{"path": "$", "message": "expected an object"}])
+        unknown = sorted(set(body) - {"comment"})
+        if unknown:
+            raise Problem(422, f"unknown field {unknown[0]!r}",
+                          errors=[{"path": f"$.{unknown[0]}", "message": "unknown field"}])
+        comment = body.get("comment", "")
+        if not isinstance(comment, str):
+            raise Problem(422, "comment is a string", errors=[{"path": "$.comment", "message": "expected a string"}])
+        try:
+            review = await run_in_threadpool(self.gateway.act_on_review, review_id, key, verdict, comment)
+        except ReviewError as exc:
+            raise problem(exc) from None
+        for event in self._waiters.get(review_id, set()):
+            event.set()
+        return JSONResponse(shown(review, self.gateway))
+
+    async def _load(self, review_id: str) -> ReviewRequest:
+        try:
+            return await run_in_threadpool(self.gateway.show_review, review_id)
+        except ReviewError as exc:
+            raise problem(exc) from None
+
+    def add_routes(self, router: APIRouter) -> None:
+        add = router.add_api_route
+        add("/v1/reviews", self.list, methods=["GET"], summary="List review requests", tags=["reviews"],
+            responses=problem_responses(401, 403, 422, 503))
+        add("/v1/reviews/{review_id}", self.show, methods=["GET"], tags=["reviews"],
+            summary="One review request with its context; ?wait=SECONDS long-polls for a change",
+            responses=problem_responses(401, 403, 404, 422, 503))
+        for verdict, handler in (("approve", self.approve), ("reject", self.reject)):
+            add(f"/v1/reviews/{{review_id}}/{verdict}", handler, methods=["POST"], tags=["reviews"],
+                summary=f"{verdict.capitalize()} a review request (reviewer key)",
+                responses=problem_responses(400, 401, 403, 404, 409, 413, 422, 503))
+
+
+def _epoch(value: datetime | None, name: str) -> float | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise Problem(422, f"{name} needs a time zone (e.g. 2026-11-28T15:00:00Z)",
+                      errors=[{"path": f"query.{name}", "message": "a time zone is required"}])
+    return value.astimezone(UTC).timestamp()

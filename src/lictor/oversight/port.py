@@ -1,0 +1,58 @@
+"""The storage port of human oversight: what a review store must do, each step atomically."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from lictor.oversight.review import Reviewer, ReviewRequest
+
+__all__ = ["ReviewQuery", "ReviewStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewQuery:
+    """Filters for listing reviews; times are epoch seconds of creation (``since`` inclusive,
+    ``until`` exclusive); ``approver`` is an entry such as ``role:credit-officer``. Statuses are the
+    stored ones (a review past its expiry stays ``pending`` until it is marked expired)."""
+
+    status: str | None = None
+    system: str | None = None
+    approver: str | None = None
+    since: float | None = None
+    until: float | None = None
+    limit: int = 100
+
+
+@runtime_checkable
+class ReviewStore(Protocol):
+    """Where review requests are kept. Every method that changes a review reads and writes it in one
+    transaction, so two reviewers acting at once are both counted or one is refused, never lost."""
+
+    def open_review(self, review: ReviewRequest, now: float) -> tuple[ReviewRequest, bool]:
+        """Store ``review``, unless a review for the same action hash and agent is still pending at
+        ``now``: then that one. Returns (the review, whether it was created)."""
+        ...
+
+    def review(self, review_id: str) -> ReviewRequest | None:
+        ...
+
+    def reviews(self, query: ReviewQuery) -> list[ReviewRequest]:
+        """Matching reviews, oldest first, at most ``query.limit``."""
+        ...
+
+    def act_on_review(self, review_id: str, reviewer: Reviewer, verdict: str, comment: str,
+                      now: float) -> ReviewRequest:
+        """Apply :func:`~lictor.oversight.review.apply_act` atomically; raises ReviewError (reason
+        ``not_found`` when there is no such review)."""
+        ...
+
+    def use_review(self, review_id: str, action_hash: str, now: float) -> ReviewRequest:
+        """Apply :func:`~lictor.oversight.review.apply_use` atomically: of two callers racing for the
+        last use, exactly one succeeds."""
+        ...
+
+    def expire_review(self, review_id: str, now: float) -> ReviewRequest | None:
+        """Mark the review expired when it is past its expiry and still open; the review when this
+        call changed it, None otherwise (so the expiry is recorded once)."""
+        ...
