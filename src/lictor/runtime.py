@@ -620,14 +620,21 @@ def open_custodian(database: str, *, key_file: str | Path = DEFAULT_KEY_FILE,
         if not Path(path).exists():
             raise ConfigError(f"the {what} file {path} does not exist", path="audit.key_file"
                               if what == "signing key" else "audit.payload_key_file")
-    signer = FileSigner(Path(key_file))
     keys = PayloadKeys.load(payload_key_file)
-    store = open_store(database)
-    log = AuditLog(store=store, signer=signer)
-    try:
+    with _writing(database, FileSigner(Path(key_file))) as (store, log):
         custodian = Custodian(store=store, log=log, vault=PayloadVault(keys, store))
         custodian.record_pending_erasures()
         yield custodian
+
+
+@contextlib.contextmanager
+def _writing(database: str, signer: CheckpointSigner) -> Iterator[tuple[AuditStore, AuditLog]]:
+    """The store and a log writing to it, for one administrative change; on a clean exit the log is
+    sealed and a checkpoint signed so the change's leaves are covered at once."""
+    store = open_store(database)
+    log = AuditLog(store=store, signer=signer)
+    try:
+        yield store, log
         log.checkpoint()
     finally:
         log.close()
@@ -685,15 +692,8 @@ class KeyAdmin:
 def open_key_admin(settings: Settings) -> Iterator[KeyAdmin]:
     """Key administration over the deployment ``settings`` name (its signing key is created on first
     use, as a gateway would); on leaving, a checkpoint covers the new leaves."""
-    signer = _signer(settings.audit.key_file, settings.audit.origin)
-    store = open_store(settings.database)
-    log = AuditLog(store=store, signer=signer)
-    try:
+    with _writing(settings.database, _signer(settings.audit.key_file, settings.audit.origin)) as (store, log):
         yield KeyAdmin(store, log)
-        log.checkpoint()
-    finally:
-        log.close()
-        store.close()
 
 
 class ReviewAdmin:
@@ -723,15 +723,8 @@ class ReviewAdmin:
 def open_review_admin(settings: Settings) -> Iterator[ReviewAdmin]:
     """Review administration over the deployment ``settings`` name; on leaving, a checkpoint covers
     the review leaves appended."""
-    signer = _signer(settings.audit.key_file, settings.audit.origin)
-    store = open_store(settings.database)
-    log = AuditLog(store=store, signer=signer)
-    try:
+    with _writing(settings.database, _signer(settings.audit.key_file, settings.audit.origin)) as (store, log):
         yield ReviewAdmin(store, log)
-        log.checkpoint()
-    finally:
-        log.close()
-        store.close()
 
 
 def open_audit_reader(database: str) -> AuditReader:
