@@ -436,6 +436,7 @@ class Custodian:
         self._store = store
         self.log = log
         self.vault = vault
+        self.reviews_forgotten = 0  # by the last erase
 
     def erase(self, subject: str, *, basis: str = "erasure-request") -> tuple[Erasure, list[Receipt]]:
         """Destroy the subject's payload key and every payload that concerns it, then append the
@@ -448,6 +449,10 @@ class Custodian:
                              "could itself identify the person", path="$.basis")
         erasure = self._store.erase_subject(self.vault.keys.subject_ref(subject), time.time())
         self.vault.forget(subject)
+        # review records keep the held action in clear for reviewers: they go too (the log keeps
+        # the review leaves, which hold only commitments)
+        self.reviews_forgotten = (self._store.forget_subject(subject)
+                                  if isinstance(self._store, ReviewStore) else 0)
         return erasure, self._record_erasure(erasure, basis)
 
     def record_pending_erasures(self) -> int:

@@ -279,3 +279,13 @@ def test_adecide_fails_closed_when_the_log_is_closed(deployment: Deployment) -> 
     decision = asyncio.run(deployment.gateway.adecide(Action.from_dict(CHAT)))
     assert decision.verdict is Verdict.BLOCK and decision.audit is None
     assert "fail closed" in decision.errors[-1].message
+
+
+def test_erasure_also_removes_the_review_records_that_hold_the_action(deployment: Deployment) -> None:
+    decision = deployment.gateway.decide(Action.from_dict(CREDIT))
+    assert decision.review is not None  # the large credit is held for a credit officer
+    review_id = decision.review["id"]
+    assert deployment.gateway._store.review(review_id) is not None  # type: ignore[attr-defined]
+    deployment.gateway.erase("C-42")
+    assert deployment.gateway._store.review(review_id) is None  # type: ignore[attr-defined]
+    assert deployment.verify()["payloads"]["erased"] == 1  # type: ignore[index]

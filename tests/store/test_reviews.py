@@ -154,3 +154,25 @@ def test_two_consumers_race_for_a_single_use(backend: Backend) -> None:
     for t in threads:
         t.join()
     assert len(won) == 1 and refused == ["used"] * 3
+
+
+def test_erasing_a_subject_deletes_their_reviews_and_blanks_their_acts(backend: Backend) -> None:
+    store = reviews(backend)
+    alices, _ = store.open_review(held(), NOW)
+    for_bob = Action.from_dict({**ACTION.to_dict(), "principal": {"id": "bob"},
+                                "context": {"data_subjects": ["C-42"]}})
+    requirement = ApprovalRequirement(("role:credit-officer",), 1, 3600)
+    decision = Decision("dec_2", Verdict.BLOCK, (Reason("credit", "large", Verdict.BLOCK, "", requirement),))
+    bobs, _ = store.open_review(new_review(decision, for_bob, NOW, context={"action": for_bob.to_dict()}), NOW)
+    store.act_on_review(bobs.id, officer("carol"), "approve", "fine by me", NOW + 1)
+
+    assert store.forget_subject("al_ce") == 0  # LIKE wildcards in an id match nothing else
+    assert store.forget_subject("alice") == 1
+    assert store.review(alices.id) is None
+    assert store.forget_subject("carol") == 1  # carol only reviewed: her act stays, blanked
+    kept = store.review(bobs.id)
+    assert kept is not None and kept.status == "approved"
+    assert [(a.user, a.comment) for a in kept.acts] == [("(erased)", "")]
+    assert store.forget_subject("C-42") == 1  # a listed data subject of the held action
+    assert store.review(bobs.id) is None
+    assert store.forget_subject("nobody") == 0

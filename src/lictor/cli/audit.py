@@ -289,11 +289,13 @@ def erase_command(database: str | None, subject: str, basis: str, key_file: str 
         with open_custodian(settings.database, key_file=settings.audit.key_file,
                             payload_key_file=settings.audit.payload_key_file) as custodian:
             erasure, receipts = custodian.erase(subject, basis=basis)
+            reviews = custodian.reviews_forgotten
     except LictorError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     where = ", ".join(str(r.index) for r in receipts)
-    click.echo(f"erased the payloads of {len(erasure.indices)} leaves; recorded by erasure leaf {where}")
+    click.echo(f"erased the payloads of {len(erasure.indices)} leaves and {reviews} review records; "
+               f"recorded by erasure leaf {where}")
 
 
 @audit_group.command("prune")

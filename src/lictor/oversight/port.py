@@ -52,6 +52,12 @@ class ReviewStore(Protocol):
         last use, exactly one succeeds."""
         ...
 
+    def forget_subject(self, subject: str) -> int:
+        """Erasure: delete every review that concerns ``subject`` and blank their user id and
+        comment in the reviews they acted on (:func:`~lictor.oversight.review.forget`), in one
+        transaction; return how many reviews were deleted or changed."""
+        ...
+
     def expire_review(self, review_id: str, now: float) -> ReviewRequest | None:
         """Mark the review expired when it is past its expiry and still open; the review when this
         call changed it, None otherwise (so the expiry is recorded once)."""

@@ -28,6 +28,7 @@ __all__ = [
     "apply_act",
     "apply_use",
     "expire",
+    "forget",
     "matches",
     "new_review",
     "quorum_met",
@@ -166,6 +167,28 @@ class ReviewRequest:
             uses_allowed=int(data.get("uses_allowed", 1)), uses=int(data.get("uses", 0)),
             context=dict(data.get("context") or {}),
         )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def forget(review: ReviewRequest, subject: str) -> ReviewRequest | bool | None:
+    """What erasing ``subject`` does to a stored review: True when the review concerns them (their
+    principal id, or the held action's principal or listed data subjects), so it is deleted whole;
+    the review with their acts' user id and comment blanked when they only reviewed it; None when
+    it does not mention them. The audit log keeps the review's leaves, which hold only commitments."""
+    action = _object(review.context.get("action"))
+    principal, context = _object(action.get("principal")), _object(action.get("context"))
+    listed = context.get("data_subjects")
+    listed = listed if isinstance(listed, list) else []
+    if subject in (review.principal_id, principal.get("id")) or subject in listed:
+        return True
+    if not any(act.user == subject for act in review.acts):
+        return None
+    acts = tuple(replace(act, user="(erased)", comment="") if act.user == subject else act
+                 for act in review.acts)
+    return replace(review, acts=acts)
 
 
 def new_review(decision: Decision, action: Action, now: float, *, uses_allowed: int = 1,

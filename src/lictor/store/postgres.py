@@ -426,6 +426,9 @@ class PostgresStore:
         change = reviews.expire_change(now)
         return self._run(lambda conn: reviews.change_review(conn, "%s", review_id, change, " FOR UPDATE"))
 
+    def forget_subject(self, subject: str) -> int:
+        return self._run(lambda conn: reviews.forget_subject(conn, "%s", subject))
+
     # ---------------------------------------------------------------- beyond the port
 
     def applied_migrations(self) -> list[str]:

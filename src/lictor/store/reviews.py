@@ -14,7 +14,15 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from lictor.errors import InputError, ReviewError
-from lictor.oversight import Reviewer, ReviewQuery, ReviewRequest, apply_act, apply_use, expire
+from lictor.oversight import (
+    Reviewer,
+    ReviewQuery,
+    ReviewRequest,
+    apply_act,
+    apply_use,
+    expire,
+    forget,
+)
 
 __all__ = [
     "MemoryReviews",
@@ -23,6 +31,7 @@ __all__ = [
     "expire_change",
     "find_review",
     "find_reviews",
+    "forget_subject",
     "open_review",
     "use_change",
 ]
@@ -118,6 +127,25 @@ def _check(query: ReviewQuery) -> None:
         raise InputError("the limit is at least 1", path="$.limit")
 
 
+def forget_subject(conn: _Conn, mark: str, subject: str) -> int:
+    """Delete the reviews that concern ``subject`` and blank their acts elsewhere; only documents
+    holding the subject's id as a JSON string are read (a LIKE on the stored JSON)."""
+    needle = json.dumps(subject)
+    pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = conn.execute(f"SELECT id, doc FROM review WHERE doc LIKE {mark} ESCAPE '\\'", (pattern,)).fetchall()
+    changed = 0
+    for review_id, doc in rows:
+        outcome = forget(_review(doc), subject)
+        if outcome is True:
+            conn.execute(f"DELETE FROM review WHERE id = {mark}", (review_id,))
+        elif isinstance(outcome, ReviewRequest):
+            conn.execute(f"UPDATE review SET doc = {mark} WHERE id = {mark}", (_row(outcome)[-1], review_id))
+        else:
+            continue
+        changed += 1
+    return changed
+
+
 class MemoryReviews:
     """Reviews in a dict behind one lock (the memory store's part of the review port)."""
 
@@ -171,3 +199,17 @@ class MemoryReviews:
 
     def expire_review(self, review_id: str, now: float) -> ReviewRequest | None:
         return self._change(review_id, expire_change(now))
+
+    def forget_subject(self, subject: str) -> int:
+        changed = 0
+        with self._reviews_lock:
+            for review_id, review in list(self._reviews.items()):
+                outcome = forget(review, subject)
+                if outcome is True:
+                    del self._reviews[review_id]
+                elif isinstance(outcome, ReviewRequest):
+                    self._reviews[review_id] = outcome
+                else:
+                    continue
+                changed += 1
+        return changed

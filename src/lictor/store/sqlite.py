@@ -418,6 +418,9 @@ class SqliteStore:
         change = reviews.expire_change(now)
         return self._run(lambda conn: reviews.change_review(conn, "?", review_id, change))
 
+    def forget_subject(self, subject: str) -> int:
+        return self._run(lambda conn: reviews.forget_subject(conn, "?", subject))
+
     # ---------------------------------------------------------------- beyond the port
 
     def applied_migrations(self) -> list[str]:
