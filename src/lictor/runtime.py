@@ -44,10 +44,11 @@ from lictor.audit.verify import VerifyReport, verify_log
 from lictor.config import Settings
 from lictor.errors import ConfigError, InputError, LictorError, ReviewError, VerificationError
 from lictor.model import Action, Decision, Finding, RuleError, Verdict
-from lictor.oversight import Reviewer, ReviewQuery, ReviewRequest, ReviewStore
+from lictor.oversight import Reviewer, ReviewQuery, ReviewRequest, ReviewStore, time_text
 from lictor.oversight.desk import Presented, ReviewDesk
 from lictor.policy import PolicySet, load_policies
 from lictor.store import open_limit_store, open_store
+from lictor.webhooks import ReviewEvent, WebhookNotifier
 
 __all__ = ["DEFAULT_DATABASE", "DEFAULT_KEY_FILE", "DEFAULT_PAYLOAD_KEY_FILE", "DEFAULT_SAMPLE_RATES", "AuditReader",
            "Custodian", "Gateway", "KeyAdmin", "ReviewAdmin", "data_subjects", "export_bundle", "open_audit_reader",
@@ -124,8 +125,28 @@ class Gateway:
         self.durability = durability
         self.publisher: Publisher | None = None
         self.signer: CheckpointSigner | None = None
+        #: Review notifications (webhooks), when configured; see :meth:`notify_reviews_to`.
+        self.notifier: WebhookNotifier | None = None
         #: Human oversight, when the store keeps reviews (every built-in store does).
-        self.desk = ReviewDesk(store, log) if isinstance(store, ReviewStore) else None
+        self.desk = ReviewDesk(store, log, self._review_step) if isinstance(store, ReviewStore) else None
+
+    def notify_reviews_to(self, notifier: WebhookNotifier) -> None:
+        """Send review events (created, approved, rejected, expired) to ``notifier``'s webhooks; the
+        gateway closes it when it closes."""
+        self.notifier = notifier
+
+    def _review_step(self, step: str, review: ReviewRequest) -> None:
+        if self.notifier is None or step not in ("created", "approved", "rejected", "expired"):
+            return
+        action = review.context.get("action")
+        action = action if isinstance(action, dict) else {}
+        acts = [a for a in review.acts if a.verdict == ("approve" if step == "approved" else "reject")]
+        last = acts[-1] if step in ("approved", "rejected") and acts else None
+        self.notifier.notify(ReviewEvent(
+            type=f"review.{step}", review_id=review.id, system=review.system, kind=str(action.get("kind", "")),
+            name=str(action.get("name") or ""), approvers=review.approvers, quorum=review.quorum,
+            expires_at=time_text(review.expires_at), reviewer=last.user if last else None,
+            comment=(last.comment or None) if last else None))
 
     @classmethod
     def open(cls, *, policies: PolicySet | str | Path, database: str = DEFAULT_DATABASE, key_file: str | Path = DEFAULT_KEY_FILE,
@@ -407,6 +428,8 @@ class Gateway:
     def close(self) -> None:
         if self.publisher is not None:
             self.publisher.stop()
+        if self.notifier is not None:
+            self.notifier.close(5.0)
         self.log.close()
         self._store.close()
 
@@ -417,7 +440,7 @@ class Gateway:
         the checkpoint publisher on ``audit.checkpoint_interval`` and ``audit.seal_interval`` (for
         long-running gateways; a one-shot command seals and signs when it ends)."""
         audit = settings.audit
-        return cls.open(policies=policies if policies is not None else settings.policies,
+        gateway = cls.open(policies=policies if policies is not None else settings.policies,
                         database=settings.database, key_file=audit.key_file,
                         payload_key_file=audit.payload_key_file, origin=audit.origin,
                         default_verdict=settings.default_verdict, risk_tiers=settings.risk_tiers,
@@ -426,6 +449,9 @@ class Gateway:
                         max_delay=audit.max_delay, durability=audit.durability,
                         checkpoint_interval=audit.checkpoint_interval if publish else None,
                         seal_interval=audit.seal_interval, redis=settings.redis)
+        if settings.notifications.webhooks:
+            gateway.notify_reviews_to(WebhookNotifier.from_settings(settings))
+        return gateway
 
 
 class Custodian:

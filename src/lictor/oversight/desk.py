@@ -9,8 +9,9 @@ leaves only as salted commitments, API keys by their id.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -55,9 +56,11 @@ class Presented:
 class ReviewDesk:
     """Oversight over one review store, recording to one log."""
 
-    def __init__(self, store: ReviewStore, evidence: Evidence) -> None:
+    def __init__(self, store: ReviewStore, evidence: Evidence,
+                 listener: Callable[[str, ReviewRequest], None] | None = None) -> None:
         self.store = store
         self.evidence = evidence
+        self.listener = listener  # told of each step after it is recorded (notifications); never fails one
 
     # ---------------------------------------------------------------- the decision path
 
@@ -161,6 +164,9 @@ class ReviewDesk:
     def _record(self, review: ReviewRequest, event: str, now: float, **details: Any) -> None:
         self.evidence.append({"v": 1, "type": "review", "ts": _ts(now), "event": event, "review": review.id,
                               "system": review.system, "status": review.status, **details})
+        if self.listener is not None:
+            with contextlib.suppress(Exception):  # a notification problem never undoes a recorded step
+                self.listener(event, review)
 
 
 def _ts(now: float) -> str:
