@@ -26,7 +26,7 @@ from lictor.access import ApiKey, KeyRing, KeyStore
 from lictor.audit.bundle import write_bundle
 from lictor.audit.checkpoint import open_checkpoint
 from lictor.audit.index import DecisionIndex
-from lictor.audit.leaf import RISK_TIERS, decision_leaf, new_salts, sensitive_values
+from lictor.audit.leaf import RISK_TIERS, decision_leaf, leaf_time, new_salts, sensitive_values
 from lictor.audit.log import AuditLog, AuditUnavailable, Publisher, Receipt, extend_tree
 from lictor.audit.merkle import Tree
 from lictor.audit.note import Verifier
@@ -204,13 +204,13 @@ class Gateway:
         last = _last_config(self._store)
         if last is not None and {k: last.get(k) for k in config} == config:
             return False
-        self.log.append({"v": 1, "type": "config", "ts": _now_text(), **config})
+        self.log.append({"v": 1, "type": "config", "ts": leaf_time(), **config})
         return True
 
     def record_change(self, change: str, **details: Any) -> Receipt:
         """Append a ``config`` leaf for an administrative change (a key created or revoked, ...);
         ``details`` must hold nothing secret."""
-        return self.log.append({"v": 1, "type": "config", "ts": _now_text(), "change": change, **details})
+        return _record_change(self.log, change, details)
 
     def reload(self, path: str | Path) -> bool:
         """Load the policies at ``path`` again (same default verdict) and put them in force; a
@@ -417,8 +417,9 @@ class Gateway:
     def record_pending_erasures(self) -> int:
         return self.custodian.record_pending_erasures()
 
-    @property
+    @functools.cached_property
     def custodian(self) -> Custodian:
+        """Erasure and retention over this gateway's store and log."""
         return Custodian(store=self._store, log=self.log, vault=self.vault)
 
     def checkpoint(self) -> str | None:
@@ -493,8 +494,8 @@ class Custodian:
         chunks = [erasure.indices[i:i + ERASURE_INDICES_PER_LEAF]
                   for i in range(0, len(erasure.indices), ERASURE_INDICES_PER_LEAF)] or [()]
         receipts = [self.log.append({
-            "v": 1, "type": "erasure", "ts": _now_text(), "erasure": erasure.id, "basis": basis,
-            "erased_at": _time_text(erasure.erased_at), "part": n + 1, "parts": len(chunks),
+            "v": 1, "type": "erasure", "ts": leaf_time(), "erasure": erasure.id, "basis": basis,
+            "erased_at": leaf_time(erasure.erased_at), "part": n + 1, "parts": len(chunks),
             "indices": list(chunk)}) for n, chunk in enumerate(chunks)]
         self._store.record_erasure_leaf(erasure.id, receipts[-1].index)
         return receipts
@@ -529,7 +530,7 @@ class Custodian:
                 break
         if below <= floor:
             return floor, None
-        receipt = self.log.append({"v": 1, "type": "prune", "ts": _now_text(), "before": _time_text(
+        receipt = self.log.append({"v": 1, "type": "prune", "ts": leaf_time(), "before": leaf_time(
             before.timestamp()), "below": below})
         return self._store.prune(below, time.time(), keep), receipt
 
@@ -604,8 +605,9 @@ def _clock(now: datetime | None) -> float:
     return (now if now is not None else datetime.now(UTC)).timestamp()
 
 
-def _now_text() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+def _record_change(log: AuditLog, change: str, details: Mapping[str, Any]) -> Receipt:
+    """A ``config`` leaf naming an administrative change and its (never secret) details."""
+    return log.append({"v": 1, "type": "config", "ts": leaf_time(), "change": change, **details})
 
 
 def _number(value: float) -> float | int:
@@ -618,10 +620,6 @@ def _parse_time(text: str) -> datetime:
     except ValueError:
         return datetime.max.replace(tzinfo=UTC)  # an unreadable time is never "old enough" to prune
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _time_text(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def _last_config(store: AuditStore, chunk: int = 1024) -> dict[str, Any] | None:
@@ -689,8 +687,7 @@ def rotate_signing_key(database: str, *, key_file: str | Path = DEFAULT_KEY_FILE
     store = open_store(database)
     log = AuditLog(store=store, signer=HandoverSigner(old, new))
     try:
-        log.append({"v": 1, "type": "config", "ts": _now_text(), "change": "key-rotation",
-                    "previous_vkey": old.vkey, "vkey": new.vkey})
+        _record_change(log, "key-rotation", {"previous_vkey": old.vkey, "vkey": new.vkey})
         note = log.checkpoint()
     finally:
         log.close()
@@ -716,7 +713,7 @@ class KeyAdmin:
         self.log = log
 
     def record_change(self, change: str, **details: Any) -> Receipt:
-        return self.log.append({"v": 1, "type": "config", "ts": _now_text(), "change": change, **details})
+        return _record_change(self.log, change, details)
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ import hmac
 import json
 import os
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Final, NoReturn
 
 import msgspec
@@ -35,6 +36,7 @@ __all__ = [
     "decision_leaf",
     "decode_leaf",
     "encode_leaf",
+    "leaf_time",
     "new_salts",
     "sensitive_values",
     "verify_commitment",
@@ -50,6 +52,12 @@ SENSITIVE_FIELDS = ("action", "args", "content", "context", "principal", "agent"
 
 #: Longest leaf accepted (the tlog-tiles entry bundle format stores a 16-bit length).
 MAX_LEAF_BYTES = 65535
+
+
+def leaf_time(seconds: float | None = None) -> str:
+    """A leaf's ``ts``: RFC 3339 UTC to the microsecond with a ``Z`` (now, or at epoch ``seconds``)."""
+    moment = datetime.now(UTC) if seconds is None else datetime.fromtimestamp(seconds, UTC)
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def new_salts(fields: tuple[str, ...] = SENSITIVE_FIELDS) -> dict[str, bytes]:

@@ -30,10 +30,9 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from lictor.audit.leaf import LEAF_VERSION, decode_leaf, encode_leaf
+from lictor.audit.leaf import LEAF_VERSION, decode_leaf, encode_leaf, leaf_time
 from lictor.audit.merkle import Tree, leaf_hash
 from lictor.audit.port import AuditStore, Payload, TreeState
 from lictor.audit.signer import CheckpointSigner
@@ -76,10 +75,6 @@ def _unavailable(message: str, cause: BaseException | None = None) -> AuditUnava
     error = AuditUnavailable(message)
     error.__cause__ = cause
     return error
-
-
-def _rfc3339(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _kind(leaf: Mapping[str, Any]) -> tuple[str, str | None]:
@@ -406,7 +401,7 @@ class AuditLog:
                 if verdict is not None:
                     verdicts[verdict] = verdicts.get(verdict, 0) + 1
             now = self._clock()
-            seal = {"v": LEAF_VERSION, "type": "seal", "ts": _rfc3339(now), "size_before": size_before,
+            seal = {"v": LEAF_VERSION, "type": "seal", "ts": leaf_time(now), "size_before": size_before,
                     "counts": {"types": dict(sorted(types.items())), "verdicts": dict(sorted(verdicts.items()))}}
             data = encode_leaf(seal)
             try:

@@ -13,10 +13,9 @@ import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from lictor.audit.leaf import commit
+from lictor.audit.leaf import commit, leaf_time
 from lictor.errors import ReviewError
 from lictor.model import Action, Decision, RuleError, Verdict
 from lictor.oversight.port import ReviewQuery, ReviewStore
@@ -162,12 +161,9 @@ class ReviewDesk:
         return {"key_id": act.key_id, "user": commit(act.user, bytes.fromhex(act.salt)[:16])}
 
     def _record(self, review: ReviewRequest, event: str, now: float, **details: Any) -> None:
-        self.evidence.append({"v": 1, "type": "review", "ts": _ts(now), "event": event, "review": review.id,
+        self.evidence.append({"v": 1, "type": "review", "ts": leaf_time(now), "event": event, "review": review.id,
                               "system": review.system, "status": review.status, **details})
         if self.listener is not None:
             with contextlib.suppress(Exception):  # a notification problem never undoes a recorded step
                 self.listener(event, review)
 
-
-def _ts(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
