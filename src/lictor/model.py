@@ -28,6 +28,7 @@ __all__ = [
     "Resource",
     "RuleError",
     "Verdict",
+    "data_subjects",
 ]
 
 JSON = Any
@@ -449,6 +450,17 @@ class RuleError:
     def from_dict(cls, data: Mapping[str, Any]) -> RuleError:
         return cls(data["policy"], data["rule"], data["message"], bool(data["applied"]),
                    data.get("location", ""))
+
+
+def data_subjects(action: Action) -> list[str]:
+    """The people an action concerns: its principal, and any ids the caller lists in
+    ``context.data_subjects`` (for example the customer a credit decision is about). Erasure finds a
+    person's payloads and review records by these ids."""
+    subjects = [action.principal.id] if action.principal.id else []
+    listed = action.context.get("data_subjects") if isinstance(action.context, dict) else None
+    if isinstance(listed, list):
+        subjects.extend(s for s in listed if isinstance(s, str) and s)
+    return list(dict.fromkeys(subjects))
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,7 @@ from lictor.audit.signer import STATE_SUFFIX, CheckpointSigner, FileSigner, Hand
 from lictor.audit.verify import VerifyReport, verify_log
 from lictor.config import Settings
 from lictor.errors import ConfigError, InputError, LictorError, ReviewError, VerificationError
-from lictor.model import Action, Decision, Finding, RuleError, Verdict
+from lictor.model import Action, Decision, Finding, RuleError, Verdict, data_subjects
 from lictor.oversight import Reviewer, ReviewQuery, ReviewRequest, ReviewStore, time_text
 from lictor.oversight.desk import Presented, ReviewDesk
 from lictor.policy import PolicySet, load_policies
@@ -70,16 +70,6 @@ def keep_always(decision: Decision) -> bool:
     """Enforcement and LOG (every verdict but ALLOW), errors and reviews keep their full record (the
     payload) at every risk tier: they are never sampled away."""
     return decision.verdict is not Verdict.ALLOW or bool(decision.errors) or bool(decision.review)
-
-
-def data_subjects(action: Action) -> list[str]:
-    """The people a decision's payload concerns: the principal, and any ids the caller lists in
-    ``context.data_subjects`` (for example the customer a credit decision is about)."""
-    subjects = [action.principal.id] if action.principal.id else []
-    listed = action.context.get("data_subjects") if isinstance(action.context, dict) else None
-    if isinstance(listed, list):
-        subjects.extend(s for s in listed if isinstance(s, str) and s)
-    return list(dict.fromkeys(subjects))
 
 
 def _signer(key_file: str | Path, origin: str) -> FileSigner:

@@ -17,7 +17,7 @@ from typing import Any
 
 from lictor.audit.canonical import canonical_json
 from lictor.errors import InputError, ReviewError
-from lictor.model import Action, ApprovalRequirement, Decision
+from lictor.model import Action, ApprovalRequirement, Decision, data_subjects
 
 __all__ = [
     "STATUSES",
@@ -169,20 +169,17 @@ class ReviewRequest:
         )
 
 
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def forget(review: ReviewRequest, subject: str) -> ReviewRequest | bool | None:
     """What erasing ``subject`` does to a stored review: True when the review concerns them (their
     principal id, or the held action's principal or listed data subjects), so it is deleted whole;
     the review with their acts' user id and comment blanked when they only reviewed it; None when
     it does not mention them. The audit log keeps the review's leaves, which hold only commitments."""
-    action = _object(review.context.get("action"))
-    principal, context = _object(action.get("principal")), _object(action.get("context"))
-    listed = context.get("data_subjects")
-    listed = listed if isinstance(listed, list) else []
-    if subject in (review.principal_id, principal.get("id")) or subject in listed:
+    held = review.context.get("action")
+    try:
+        concerned = data_subjects(Action.from_dict(held)) if isinstance(held, dict) else []
+    except InputError:  # not an action any more: only the stored principal id can tell
+        concerned = []
+    if subject == review.principal_id or subject in concerned:
         return True
     if not any(act.user == subject for act in review.acts):
         return None
