@@ -36,15 +36,8 @@ _LIMIT_SCHEMES = ("memory", "redis", "rediss", "unix")
 
 def open_store(url: str) -> AuditStore:
     """Open (creating and migrating when needed) the audit store that ``url`` names."""
-    scheme, sep, rest = url.partition("://")
-    scheme = scheme.lower()
-    if not sep or scheme not in _SCHEMES:
-        shown = scheme if sep else "(none)"
-        raise ConfigError(f"unknown audit store URL scheme {shown!r}; use one of "
-                          f"{', '.join(s + '://' for s in _SCHEMES[:3])}", path="audit.store")
+    scheme = _scheme(url, _SCHEMES, _SCHEMES[:3], "audit store", "audit.store")
     if scheme == "memory":
-        if rest:
-            raise ConfigError("memory:// takes no path", path="audit.store")
         return MemoryStore()
     if scheme == "sqlite":
         return SqliteStore(_sqlite_path(url))
@@ -58,15 +51,8 @@ def open_store(url: str) -> AuditStore:
 
 def open_limit_store(url: str) -> LimitStore:
     """The counters of ``limit`` rules that ``url`` names; a Redis store connects on its first hit."""
-    scheme, sep, rest = url.partition("://")
-    scheme = scheme.lower()
-    if not sep or scheme not in _LIMIT_SCHEMES:
-        shown = scheme if sep else "(none)"
-        raise ConfigError(f"unknown limit store URL scheme {shown!r}; use one of "
-                          f"{', '.join(s + '://' for s in _LIMIT_SCHEMES)}", path="redis")
+    scheme = _scheme(url, _LIMIT_SCHEMES, _LIMIT_SCHEMES, "limit store", "redis")
     if scheme == "memory":
-        if rest:
-            raise ConfigError("memory:// takes no path", path="redis")
         from lictor.policy.limits import InMemoryLimitStore
         return InMemoryLimitStore()
     try:
@@ -75,6 +61,19 @@ def open_limit_store(url: str) -> LimitStore:
         raise ConfigError("the Redis limit store needs the redis client: install lictor[redis]",
                           path="redis") from exc
     return RedisLimitStore(url)
+
+
+def _scheme(url: str, schemes: tuple[str, ...], shown: tuple[str, ...], what: str, setting: str) -> str:
+    """The URL's scheme (lower case) when it is one of ``schemes``; ConfigError naming ``setting``
+    otherwise, or for a ``memory://`` URL with a path."""
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not sep or scheme not in schemes:
+        raise ConfigError(f"unknown {what} URL scheme {scheme if sep else '(none)'!r}; use one of "
+                          f"{', '.join(s + '://' for s in shown)}", path=setting)
+    if scheme == "memory" and rest:
+        raise ConfigError("memory:// takes no path", path=setting)
+    return scheme
 
 
 def _sqlite_path(url: str) -> str:
