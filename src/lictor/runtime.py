@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lictor.access import ApiKey, KeyRing, KeyStore
 from lictor.audit.bundle import write_bundle
@@ -48,7 +48,9 @@ from lictor.oversight import Reviewer, ReviewQuery, ReviewRequest, ReviewStore, 
 from lictor.oversight.desk import Presented, ReviewDesk
 from lictor.policy import PolicySet, load_policies
 from lictor.store import open_limit_store, open_store
-from lictor.webhooks import ReviewEvent, WebhookNotifier
+
+if TYPE_CHECKING:  # httpx and the notifier load only when notifications are configured
+    from lictor.webhooks import WebhookNotifier
 
 __all__ = ["DEFAULT_DATABASE", "DEFAULT_KEY_FILE", "DEFAULT_PAYLOAD_KEY_FILE", "DEFAULT_SAMPLE_RATES", "AuditReader",
            "Custodian", "Gateway", "KeyAdmin", "ReviewAdmin", "data_subjects", "export_bundle", "open_audit_reader",
@@ -128,6 +130,8 @@ class Gateway:
     def _review_step(self, step: str, review: ReviewRequest) -> None:
         if self.notifier is None or step not in ("created", "approved", "rejected", "expired"):
             return
+        from lictor.webhooks import ReviewEvent
+
         action = review.context.get("action")
         action = action if isinstance(action, dict) else {}
         acts = [a for a in review.acts if a.verdict == ("approve" if step == "approved" else "reject")]
@@ -441,6 +445,8 @@ class Gateway:
                         checkpoint_interval=audit.checkpoint_interval if publish else None,
                         seal_interval=audit.seal_interval, redis=settings.redis)
         if settings.notifications.webhooks:
+            from lictor.webhooks import WebhookNotifier
+
             gateway.notify_reviews_to(WebhookNotifier.from_settings(settings))
         return gateway
 
