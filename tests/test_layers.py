@@ -20,6 +20,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "lictor.errors": (set(), set()),
     "lictor.model": ({"lictor.errors"}, set()),
     "lictor.policy": ({"lictor.errors", "lictor.model", "lictor.policy"}, {"yaml", "lark", "celpy", "re2"}),
+    "lictor.detect": ({"lictor.errors", "lictor.model", "lictor.detect"}, {"re2"}),
     "lictor.audit": ({"lictor.errors", "lictor.model", "lictor.audit"}, {"cryptography", "msgspec", "orjson"}),
     "lictor.access": ({"lictor.errors", "lictor.model"}, set()),
     # a service: kernel, the audit log's canonical JSON and commitments; storage only through its port
