@@ -1,0 +1,102 @@
+"""Streamable-HTTP MCP servers fronted by ``lictor serve``: one ASGI endpoint per configured server,
+at ``/mcp/NAME``, that authenticates the caller's API key and then speaks MCP for it.
+
+Each client session gets its own session to the real server (opened when the client initializes,
+closed when its session ends). The agent of every decision is the id of the API key that made the
+request; a key must have the ``agent`` scope.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.server.lowlevel import Server
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.context import RequestContext
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from lictor.access import ApiKey, KeyRing
+from lictor.config import McpServerSettings
+from lictor.mcp.guard import McpGuard
+from lictor.mcp.pins import DescriptionPins
+from lictor.mcp.server import build_server
+from lictor.model import Agent
+from lictor.runtime import Gateway
+
+__all__ = ["KEY_SCOPE", "McpMount", "Refuse", "mounts_from_settings"]
+
+#: Where the authenticated key travels in the ASGI scope, from the endpoint to the MCP handlers.
+KEY_SCOPE = "lictor.api_key"
+#: Builds the error response (status, detail, the request path, headers) in the app's one error shape.
+Refuse = Callable[[int, str, str, dict[str, str]], ASGIApp]
+
+
+def _agent(ctx: RequestContext[Any, Any, Any]) -> Agent:
+    request = ctx.request
+    key = request.scope.get(KEY_SCOPE) if isinstance(request, Request) else None
+    # the endpoint authenticates every request before MCP sees it; no key means no identity, not a default one
+    return Agent(id=key.id) if isinstance(key, ApiKey) else Agent()
+
+
+class McpMount:
+    """The ASGI endpoint for one fronted server; :meth:`run` must be entered in the app's lifespan."""
+
+    def __init__(self, gateway: Gateway, keys: KeyRing, *, name: str, server: McpServerSettings,
+                 pins: DescriptionPins, refuse: Refuse) -> None:
+        self.name = name
+        self.path = f"/mcp/{name}"
+        self._keys = keys
+        self._refuse = refuse
+        url = server.url
+        guard = McpGuard(gateway, system=server.system, server=name, pins=pins)
+
+        @contextlib.asynccontextmanager
+        async def connect(_server: Server[Any, Any]) -> AsyncIterator[dict[str, Any]]:
+            async with (create_mcp_http_client() as http,
+                        streamable_http_client(url, http_client=http) as (read, write, _session_id),
+                        ClientSession(read, write) as session):
+                await session.initialize()
+                yield {"upstream": session}
+
+        self.server = build_server(guard, connect, _agent)
+        self.manager = StreamableHTTPSessionManager(app=self.server)
+
+    def run(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """The session manager's lifetime (its task group); enter it once, in the app's lifespan."""
+        return self.manager.run()
+
+    def _caller(self, scope: Scope) -> ApiKey | tuple[int, str, dict[str, str]]:
+        headers = dict(scope.get("headers") or [])
+        kind, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        challenge = {"WWW-Authenticate": 'Bearer realm="lictor"'}
+        if kind.lower() != "bearer" or not token.strip():
+            return 401, "send an API key as `Authorization: Bearer KEY`", challenge
+        key = self._keys.authenticate(token.strip())
+        if key is None:
+            return 401, "the API key is unknown or revoked", challenge
+        if key.scope != "agent":
+            return 403, f"a key with scope {key.scope!r} may not call MCP tools; it needs agent", {}
+        return key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        caller = self._caller(scope)
+        if not isinstance(caller, ApiKey):
+            status, detail, headers = caller
+            await self._refuse(status, detail, scope.get("path", self.path), headers)(scope, receive, send)
+            return
+        await self.manager.handle_request({**scope, KEY_SCOPE: caller}, receive, send)
+
+
+def mounts_from_settings(gateway: Gateway, keys: KeyRing, servers: Mapping[str, McpServerSettings],
+                         pins: DescriptionPins, refuse: Refuse) -> list[McpMount]:
+    """One mount per configured server, sharing one pins file."""
+    return [McpMount(gateway, keys, name=name, server=entry, pins=pins, refuse=refuse)
+            for name, entry in servers.items()]
