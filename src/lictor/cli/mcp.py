@@ -16,6 +16,13 @@ from lictor.runtime import Gateway
 __all__ = ["mcp_group"]
 
 
+def _cause(exc: BaseException) -> str:
+    """The first real error inside the task groups' exception groups, as one line."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"
+
+
 @click.group("mcp")
 def mcp_group() -> None:
     """Put Lictor in front of MCP servers."""
@@ -46,6 +53,9 @@ def mcp_proxy(system: str, agent: str | None, server_name: str | None, config_fi
                                     server_name=server_name, agent=agent, pins=pins))
     except KeyboardInterrupt:
         pass
+    except Exception as exc:  # the wrapped server could not start, or a connection broke
+        click.echo(f"error: the MCP proxy for {' '.join(command)!r} stopped: {_cause(exc)}", err=True)
+        sys.exit(EXIT_INPUT)
     finally:
         gateway.checkpoint()
         gateway.close()

@@ -17,6 +17,7 @@ Every question goes through the gateway, so every answer is in the audit log:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -83,13 +84,10 @@ class McpGuard:
     # -- tools/list -------------------------------------------------------------------
 
     async def list_tools(self, tools: Sequence[types.Tool], agent: Agent) -> list[types.Tool]:
-        """The tools this agent may see, as it may see them."""
-        shown = []
-        for tool in tools:
-            screened = await self._screen(tool, agent)
-            if screened is not None:
-                shown.append(screened)
-        return shown
+        """The tools this agent may see, as it may see them. The tools are screened concurrently, so
+        their decisions share the audit log's group commits."""
+        screened = await asyncio.gather(*(self._screen(tool, agent) for tool in tools))
+        return [tool for tool in screened if tool is not None]
 
     async def _screen(self, tool: types.Tool, agent: Agent) -> types.Tool | None:
         probe = Action(self.system, "mcp_call", name=tool.name, agent=agent, context=self._context("list"))
