@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import types
+from mcp import McpError, types
 
 from lictor.config import load_settings
 from lictor.errors import ConfigError
@@ -96,6 +96,18 @@ def test_an_approval_argument_must_be_a_review_id(gateway: Gateway) -> None:
     result = asyncio.run(guard.call("read", {"_lictor_approval": 7}, Agent("a"), forward))
     assert result.isError and "_lictor_approval is the id of a review" in result.content[0].text  # type: ignore[union-attr]
     assert called == []
+
+
+def test_a_server_that_refuses_a_call_answers_with_a_decided_tool_error(gateway: Gateway) -> None:
+    guard = McpGuard(gateway, system="s", server="srv", pins=DescriptionPins(None))
+
+    async def forward(name: str, args: dict[str, Any]) -> types.CallToolResult:
+        raise McpError(types.ErrorData(code=-32602, message=f"Unknown tool: {name}"))
+
+    size = gateway.log.state.size
+    result = asyncio.run(guard.call("nope", {}, Agent("a"), forward))
+    assert result.isError and result.content[0].text == "The MCP server refused the call: Unknown tool: nope"  # type: ignore[union-attr]
+    assert gateway.log.state.size == size + 2  # the call and the refusal the model reads
 
 
 def test_pins_are_kept_on_first_use_and_shared_through_the_file(tmp_path: Path) -> None:

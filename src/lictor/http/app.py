@@ -4,7 +4,8 @@
 (``lictor serve``, tests); ``app_from_env()`` builds the gateway from the settings file named by
 ``LICTOR_CONFIG`` (or ``./lictor.yaml``) and the ``LICTOR_*`` variables, for ASGI servers that start
 several worker processes (``uvicorn --factory lictor.http:app_from_env``); ``LICTOR_SERVE_DEMO=1``
-(set by ``lictor serve --demo``) accepts placeholder secrets as demo mode does.
+(set by ``lictor serve --demo``) accepts placeholder secrets as demo mode does. The MCP servers
+listed under ``mcp.servers`` are fronted at ``/mcp/NAME`` (:mod:`lictor.mcp`, loaded only then).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from mcp import types
+from mcp import McpError, types
 
 from lictor.errors import InputError
 from lictor.mcp.pins import DescriptionPins
@@ -136,7 +136,11 @@ class McpGuard:
         if decision.verdict is Verdict.CONSTRAIN and decision.action is not None:
             constrained = decision.action.get("args")
             args = dict(constrained) if isinstance(constrained, dict) else {}
-        result = await forward(name, args)
+        try:
+            result = await forward(name, args)
+        except McpError as exc:  # the server refused: its answer reaches the model, so it is decided too
+            result = types.CallToolResult(content=[types.TextContent(
+                type="text", text=f"The MCP server refused the call: {exc.error.message}")], isError=True)
         return await self._result(name, result, agent, decision)
 
     def _held(self, decision: Decision) -> str:
