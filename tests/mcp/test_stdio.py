@@ -68,6 +68,7 @@ def test_calls_are_allowed_blocked_constrained_and_their_results_redacted(workdi
     assert results["blocked"].isError
     assert text(results["blocked"]).startswith("Blocked by Lictor (decision dec_")
     assert "policy mcp-tools, rule no-transfers-to-mallory: Transfers to mallory are refused" in text(results["blocked"])
+    assert (results["blocked"].meta or {})["lictor/decision"]["verdict"] == "BLOCK"
 
     # the server echoes what it received: the clamped amount
     assert not results["constrained"].isError
@@ -109,6 +110,8 @@ def test_a_held_call_names_its_review_and_runs_once_approved(workdir: Path) -> N
     assert "approvers: role:credit-officer" in text(held)
     assert "rule large-credit-needs-approval" in text(held)
     assert '"_lictor_approval": "rev_' in text(held)
+    review_id = (held.meta or {})["lictor/decision"]["review"]["id"]
+    assert f'"_lictor_approval": "{review_id}"' in text(held)
     # the approval argument is Lictor's: the server receives the arguments without it
     assert not retried.isError and text(retried) == 'approved {"amount": 250000}'
     # an approval is used once
