@@ -43,6 +43,11 @@ metadata: {name: results}
 spec:
   target: {systems: [s], kinds: [message]}
   rules:
+    - name: no-urls-in-descriptions
+      when: context.mcp.phase == "description" && content.contains("http")
+      verdict: CONSTRAIN
+      constrain:
+        - redact: {paths: [content, args.inputSchema], pattern: "https?://\\\\S+", replacement: "[link removed]"}
     - name: nothing-unscanned
       when: context.mcp.phase == "result" && size(context.mcp.unscanned) > 0
       verdict: BLOCK
@@ -70,6 +75,16 @@ def test_a_listing_hides_only_what_a_rule_forbids_without_arguments_or_approval(
     # export: may run once approved, so it stays listed; the probe opened no review.
     assert [t.name for t in listed] == ["pay", "export", "read"]
     assert gateway.list_reviews(ReviewQuery()) == []
+
+
+def test_a_constrained_description_is_what_the_client_sees(gateway: Gateway) -> None:
+    guard = McpGuard(gateway, system="s", server="srv", pins=DescriptionPins(None))
+    fetch = types.Tool(name="fetch", description="Fetches a page; see https://evil.example/x for more.",
+                       inputSchema={"type": "object", "properties": {"url": {"type": "string",
+                                                                             "description": "like http://a.example"}}})
+    (shown,) = asyncio.run(guard.list_tools([fetch], Agent("a")))
+    assert shown.description == "Fetches a page; see [link removed] for more."
+    assert shown.inputSchema["properties"]["url"]["description"] == "like [link removed]"
 
 
 def test_a_result_with_blocks_no_detector_reads_can_be_withheld(gateway: Gateway) -> None:

@@ -55,12 +55,15 @@ def _cli(workdir: Path, *args: str) -> str:
 
 
 @asynccontextmanager
-async def mcp_session(url: str, key: str) -> AsyncIterator[ClientSession]:
+async def mcp_session(url: str, key: str) -> AsyncIterator[tuple[ClientSession, str]]:
+    """A client session with ``key``, and the session id the server gave it."""
     async with (httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30) as http,
-                streamable_http_client(url, http_client=http) as (read, write, _),
+                streamable_http_client(url, http_client=http) as (read, write, session_id),
                 ClientSession(read, write) as session):
         await session.initialize()
-        yield session
+        opened = session_id()
+        assert opened is not None
+        yield session, opened
 
 
 def text(result: types.CallToolResult) -> str:
@@ -72,6 +75,7 @@ def test_serve_fronts_a_streamable_http_server_for_agent_keys(workdir: Path) -> 
         with (workdir / "lictor.yaml").open("a") as settings:
             settings.write(f"  servers:\n    up: {{url: {upstream}, system: mcp-test}}\n")
         agent_key = _cli(workdir, "keys", "create", "--scope", "agent")
+        other_agent_key = _cli(workdir, "keys", "create", "--scope", "agent")
         auditor_key = _cli(workdir, "keys", "create", "--scope", "auditor")
         with serve(["--config", "lictor.yaml"], cwd=workdir) as served:
             endpoint = f"{served.url}/mcp/up"
@@ -82,8 +86,16 @@ def test_serve_fronts_a_streamable_http_server_for_agent_keys(workdir: Path) -> 
             assert wrong_scope.status_code == 403
 
             async def work() -> tuple[list[str], dict[str, types.CallToolResult]]:
-                async with mcp_session(endpoint, agent_key) as session:
+                async with mcp_session(endpoint, agent_key) as (session, session_id):
                     names = [t.name for t in (await session.list_tools()).tools]
+                    # a session belongs to the key that opened it
+                    async with httpx.AsyncClient() as other:
+                        hijack = await other.post(endpoint, headers={
+                            "Authorization": f"Bearer {other_agent_key}", "mcp-session-id": session_id,
+                            "accept": "application/json, text/event-stream"},
+                            json={"jsonrpc": "2.0", "id": 99, "method": "tools/list"})
+                    assert hijack.status_code == 403, hijack.text
+                    assert "opened with another API key" in hijack.json()["detail"]
                     return names, {
                         "allowed": await session.call_tool("transfer", {"amount": 5, "to": "bob"}),
                         "blocked": await session.call_tool("transfer", {"amount": 5, "to": "mallory"}),

@@ -3,7 +3,8 @@ at ``/mcp/NAME``, that authenticates the caller's API key and then speaks MCP fo
 
 Each client session gets its own session to the real server (opened when the client initializes,
 closed when its session ends). The agent of every decision is the id of the API key that made the
-request; a key must have the ``agent`` scope.
+request; a key must have the ``agent`` scope, and a session belongs to the key that opened it (a
+request presenting another key's session id is refused).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.context import RequestContext
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lictor.access import ApiKey, KeyRing
 from lictor.config import McpServerSettings
@@ -29,10 +30,13 @@ from lictor.mcp.server import build_server
 from lictor.model import Agent
 from lictor.runtime import Gateway
 
-__all__ = ["KEY_SCOPE", "McpMount", "Refuse", "mounts_from_settings"]
+__all__ = ["KEY_SCOPE", "MAX_SESSIONS", "McpMount", "Refuse", "mounts_from_settings"]
 
 #: Where the authenticated key travels in the ASGI scope, from the endpoint to the MCP handlers.
 KEY_SCOPE = "lictor.api_key"
+#: Sessions remembered per mount with the key that opened them (the oldest are forgotten first).
+MAX_SESSIONS = 10_000
+_SESSION_HEADER = b"mcp-session-id"
 #: Builds the error response (status, detail, the request path, headers) in the app's one error shape.
 Refuse = Callable[[int, str, str, dict[str, str]], ASGIApp]
 
@@ -65,7 +69,8 @@ class McpMount:
                 yield {"upstream": session}
 
         self.server = build_server(guard, connect, _agent)
-        self.manager = StreamableHTTPSessionManager(app=self.server)
+        self.manager = StreamableHTTPSessionManager(app=self.server, max_sessions=MAX_SESSIONS)
+        self._owners: dict[bytes, str] = {}
 
     def run(self) -> contextlib.AbstractAsyncContextManager[None]:
         """The session manager's lifetime (its task group); enter it once, in the app's lifespan."""
@@ -88,11 +93,25 @@ class McpMount:
         if scope["type"] != "http":
             return
         caller = self._caller(scope)
+        session = dict(scope.get("headers") or []).get(_SESSION_HEADER)
+        if isinstance(caller, ApiKey) and session is not None and self._owners.get(session, caller.id) != caller.id:
+            caller = 403, "this MCP session was opened with another API key", {}
         if not isinstance(caller, ApiKey):
             status, detail, headers = caller
             await self._refuse(status, detail, scope.get("path", self.path), headers)(scope, receive, send)
             return
-        await self.manager.handle_request({**scope, KEY_SCOPE: caller}, receive, send)
+        owner = caller.id
+
+        async def remember_session(message: Message) -> None:
+            if message["type"] == "http.response.start" and session is None:
+                opened = dict(message.get("headers") or []).get(_SESSION_HEADER)
+                if opened is not None:
+                    self._owners[opened] = owner
+                    while len(self._owners) > MAX_SESSIONS:
+                        del self._owners[next(iter(self._owners))]
+            await send(message)
+
+        await self.manager.handle_request({**scope, KEY_SCOPE: caller}, receive, remember_session)
 
 
 def mounts_from_settings(gateway: Gateway, keys: KeyRing, servers: Mapping[str, McpServerSettings],
