@@ -151,6 +151,7 @@ def test_a_damaged_pins_file_is_refused_by_name(tmp_path: Path) -> None:
     ("{a: {url: http://x/mcp}}", "missing required field 'system'"),
     ("{a: {url: ftp://x/mcp, system: s}}", "expected a URL starting with http:// or https://"),
     ("{a: {url: http://x/mcp, system: s, sytem: t}}", "unknown field 'sytem'"),
+    ("{a: {url: http://x/mcp, system: s, token_env: 'a token'}}", "expected the name of an environment variable"),
 ])
 def test_fronted_servers_are_checked_at_start(servers: str, problem: str) -> None:
     with pytest.raises(ConfigError) as info:

@@ -23,14 +23,17 @@ from lictor.runtime import open_audit_reader
 from tests.http.process import free_port, serve
 from tests.mcp.conftest import PYTHON, UPSTREAM, clean_environment
 
+TOKEN = "upstream-token-4c1d"
+
 
 @contextlib.contextmanager
 def upstream_server(workdir: Path) -> Iterator[str]:
-    """The small upstream server on streamable HTTP; yields its MCP endpoint once it accepts connections."""
+    """The small upstream server on streamable HTTP, accepting only requests that carry ``TOKEN``;
+    yields its MCP endpoint once it accepts connections."""
     port = free_port()
     with (workdir / "upstream.log").open("wb") as log:
         process = subprocess.Popen([PYTHON, str(UPSTREAM), "http", str(port)], cwd=workdir,
-                                   env=clean_environment(), stdout=log, stderr=subprocess.STDOUT)
+                                   env=clean_environment(UPSTREAM_TOKEN=TOKEN), stdout=log, stderr=subprocess.STDOUT)
     try:
         give_up = time.monotonic() + 30
         while True:
@@ -66,6 +69,17 @@ async def mcp_session(url: str, key: str) -> AsyncIterator[tuple[ClientSession, 
         yield session, opened
 
 
+def test_serve_refuses_to_start_without_the_token_of_a_fronted_server(workdir: Path) -> None:
+    with (workdir / "lictor.yaml").open("a") as settings:
+        settings.write("  servers:\n    up: {url: http://127.0.0.1:9/mcp, system: mcp-test, token_env: UP_TOKEN}\n")
+    _cli(workdir, "keys", "create", "--scope", "agent")
+    result = subprocess.run([PYTHON, "-m", "lictor", "serve", "--config", "lictor.yaml"], cwd=workdir,
+                            env=clean_environment(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "UP_TOKEN holds no token for the MCP server 'up'" in result.stderr
+    assert "mcp.servers.up.token_env" in result.stderr
+
+
 def text(result: types.CallToolResult) -> str:
     return "\n".join(b.text for b in result.content if isinstance(b, types.TextContent))
 
@@ -73,11 +87,13 @@ def text(result: types.CallToolResult) -> str:
 def test_serve_fronts_a_streamable_http_server_for_agent_keys(workdir: Path) -> None:
     with upstream_server(workdir) as upstream:
         with (workdir / "lictor.yaml").open("a") as settings:
-            settings.write(f"  servers:\n    up: {{url: {upstream}, system: mcp-test}}\n")
+            settings.write(f"  servers:\n    up: {{url: {upstream}, system: mcp-test, token_env: UP_TOKEN}}\n")
         agent_key = _cli(workdir, "keys", "create", "--scope", "agent")
         other_agent_key = _cli(workdir, "keys", "create", "--scope", "agent")
         auditor_key = _cli(workdir, "keys", "create", "--scope", "auditor")
-        with serve(["--config", "lictor.yaml"], cwd=workdir) as served:
+        assert httpx.post(upstream, json={}).status_code == 401  # the upstream wants its token
+        # Lictor presents the token from the variable token_env names
+        with serve(["--config", "lictor.yaml"], cwd=workdir, env={"UP_TOKEN": TOKEN}) as served:
             endpoint = f"{served.url}/mcp/up"
             anonymous = httpx.post(endpoint, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
             assert anonymous.status_code == 401

@@ -166,8 +166,9 @@ SETTINGS: tuple[Setting, ...] = (
             _Webhooks(), secret=True),
     Setting("mcp.servers", MappingProxyType({}),
             "Streamable-HTTP MCP servers that `lictor serve` fronts at `/mcp/NAME`, by name: "
-            "`{NAME: {url, system}}`, `system` being the AI system their calls are attributed to "
-            "(see [MCP](mcp.md)).",
+            "`{NAME: {url, system, token_env}}`, `system` being the AI system their calls are attributed to "
+            "and `token_env` (optional) the environment variable holding the bearer token Lictor presents "
+            "to the server (see [MCP](mcp.md)).",
             _McpServers()),
     Setting("mcp.pins_file", Path("lictor-mcp-pins.json"),
             "Where the MCP proxies pin the SHA-256 of each tool's description and input schema as first "

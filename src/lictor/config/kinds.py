@@ -96,11 +96,13 @@ class SystemSettings:
 
 @dataclass(frozen=True, slots=True)
 class McpServerSettings:
-    """One streamable-HTTP MCP server that ``lictor serve`` fronts: its ``url`` and the AI ``system``
-    its calls are attributed to."""
+    """One streamable-HTTP MCP server that ``lictor serve`` fronts: its ``url``, the AI ``system`` its
+    calls are attributed to, and ``token_env``, the environment variable holding the bearer token
+    Lictor presents to it (the token itself is never in the settings)."""
 
     url: str
     system: str
+    token_env: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -466,13 +468,14 @@ def _suggest(word: str, candidates: Iterable[str], *, case: bool = False) -> str
 
 
 _MCP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_MCP_FIELDS = ("url", "system")
+_MCP_FIELDS = ("url", "system", "token_env")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class _McpServers(_Kind):
     """Fronted MCP servers by name (the path ``/mcp/NAME``): ``{NAME: {url, system}}``."""
 
-    label = "mapping of name to {url, system}"
+    label = "mapping of name to {url, system, token_env}"
     _url = _Url(("http", "https"))
 
     def check(self, value: Any) -> Any:
@@ -487,7 +490,7 @@ class _McpServers(_Kind):
                 if key not in _MCP_FIELDS:
                     raise _Invalid(f"unknown field {key!r}{_suggest(str(key), _MCP_FIELDS)}", f"{name}.{key}",
                                    at_key=True)
-            for key in _MCP_FIELDS:
+            for key in ("url", "system"):
                 if key not in entry:
                     raise _Invalid(f"missing required field {key!r}", name)
             try:
@@ -497,11 +500,17 @@ class _McpServers(_Kind):
             system = entry["system"]
             if not isinstance(system, str) or not system.strip():
                 raise _Invalid(f"expected a non-empty system id, got {_got(system)}", f"{name}.system")
-            servers[name] = McpServerSettings(url=url, system=system)
+            token_env = entry.get("token_env")
+            if token_env is not None and (not isinstance(token_env, str) or not _ENV_NAME.fullmatch(token_env)):
+                raise _Invalid(f"expected the name of an environment variable, got {_got(token_env)}",
+                               f"{name}.token_env")
+            servers[name] = McpServerSettings(url=url, system=system, token_env=token_env)
         return MappingProxyType(servers)
 
     def from_text(self, text: str) -> Any:
         return self.check(_yaml_text(text) or {})
 
     def show(self, value: Any) -> str:
-        return "{" + ", ".join(f"{k}: {{url: {v.url}, system: {v.system}}}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k}: {{url: {v.url}, system: {v.system}"
+                               + (f", token_env: {v.token_env}" if v.token_env else "") + "}"
+                               for k, v in value.items()) + "}"

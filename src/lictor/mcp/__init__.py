@@ -2,7 +2,7 @@
 tools/list, tools/call and tool results against policy, with every decision in the audit log."""
 
 from lictor.mcp.guard import APPROVAL_ARGUMENT, McpGuard, forbids
-from lictor.mcp.mount import KEY_SCOPE, McpMount, Refuse, mounts_from_settings
+from lictor.mcp.mount import KEY_SCOPE, McpMount, Refuse, check_mcp_settings, mounts_from_settings
 from lictor.mcp.pins import DescriptionPins, description_digest
 from lictor.mcp.server import AgentOf, Connect, build_server, run_stdio_proxy
 
@@ -16,6 +16,7 @@ __all__ = [
     "McpMount",
     "Refuse",
     "build_server",
+    "check_mcp_settings",
     "description_digest",
     "forbids",
     "mounts_from_settings",

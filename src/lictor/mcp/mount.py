@@ -10,6 +10,7 @@ request presenting another key's session id is refused).
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -23,14 +24,16 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lictor.access import ApiKey, KeyRing
-from lictor.config import McpServerSettings
+from lictor.config import McpServerSettings, Settings
+from lictor.errors import ConfigError
 from lictor.mcp.guard import McpGuard
 from lictor.mcp.pins import DescriptionPins
 from lictor.mcp.server import build_server
 from lictor.model import Agent
 from lictor.runtime import Gateway
 
-__all__ = ["KEY_SCOPE", "MAX_SESSIONS", "McpMount", "Refuse", "mounts_from_settings"]
+__all__ = ["KEY_SCOPE", "MAX_SESSIONS", "McpMount", "Refuse", "check_mcp_settings", "mounts_from_settings",
+           "upstream_headers"]
 
 #: Where the authenticated key travels in the ASGI scope, from the endpoint to the MCP handlers.
 KEY_SCOPE = "lictor.api_key"
@@ -48,6 +51,27 @@ def _agent(ctx: RequestContext[Any, Any, Any]) -> Agent:
     return Agent(id=key.id) if isinstance(key, ApiKey) else Agent()
 
 
+def upstream_headers(name: str, server: McpServerSettings) -> dict[str, str]:
+    """The headers Lictor sends to the fronted server: its bearer token, read from the environment
+    variable ``token_env`` names (a ConfigError when that variable is unset or empty)."""
+    if server.token_env is None:
+        return {}
+    token = os.environ.get(server.token_env, "").strip()
+    if not token:
+        raise ConfigError(f"the environment variable {server.token_env} holds no token for the MCP server "
+                          f"{name!r}", path=f"mcp.servers.{name}.token_env")
+    return {"Authorization": f"Bearer {token}"}
+
+
+def check_mcp_settings(settings: Settings) -> None:
+    """Raise ConfigError when the fronted servers cannot be mounted: an unreadable pins file, a token
+    variable that is not set. ``lictor serve`` runs it before it starts."""
+    if settings.mcp.servers:
+        DescriptionPins(settings.mcp.pins_file)
+        for name, server in settings.mcp.servers.items():
+            upstream_headers(name, server)
+
+
 class McpMount:
     """The ASGI endpoint for one fronted server; :meth:`run` must be entered in the app's lifespan."""
 
@@ -58,11 +82,12 @@ class McpMount:
         self._keys = keys
         self._refuse = refuse
         url = server.url
+        headers = upstream_headers(name, server)
         guard = McpGuard(gateway, system=server.system, server=name, pins=pins)
 
         @contextlib.asynccontextmanager
         async def connect(_server: Server[Any, Any]) -> AsyncIterator[dict[str, Any]]:
-            async with (create_mcp_http_client() as http,
+            async with (create_mcp_http_client(headers=headers) as http,
                         streamable_http_client(url, http_client=http) as (read, write, _session_id),
                         ClientSession(read, write) as session):
                 await session.initialize()
