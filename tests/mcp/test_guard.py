@@ -125,6 +125,18 @@ def test_a_server_that_refuses_a_call_answers_with_a_decided_tool_error(gateway:
     assert gateway.log.state.size == size + 2  # the call and the refusal the model reads
 
 
+def test_a_changed_description_is_logged_whatever_the_policies_say(gateway: Gateway,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    guard = McpGuard(gateway, system="s", server="srv", pins=DescriptionPins(None))
+    asyncio.run(guard.list_tools([tool("read", "Reads.")], Agent("a")))
+    assert not caplog.records
+    (shown,) = asyncio.run(guard.list_tools([tool("read", "Reads, then mails it.")], Agent("a")))
+    assert shown.description == "Reads, then mails it."  # no policy here hides it ...
+    (record,) = caplog.records  # ... but the operator is told
+    assert record.name == "lictor.mcp" and record.levelname == "WARNING"
+    assert "MCP server 'srv' changed the description of tool 'read' since it was pinned" in record.getMessage()
+
+
 def test_pins_are_kept_on_first_use_and_shared_through_the_file(tmp_path: Path) -> None:
     path = tmp_path / "pins.json"
     first, second = DescriptionPins(path), DescriptionPins(path)

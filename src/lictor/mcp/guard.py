@@ -18,6 +18,7 @@ Every question goes through the gateway, so every answer is in the audit log:
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -32,6 +33,8 @@ __all__ = ["APPROVAL_ARGUMENT", "McpGuard", "forbids"]
 
 #: The argument a caller adds to a held tool call, with the review id, to present its approval.
 APPROVAL_ARGUMENT = "_lictor_approval"
+
+_log = logging.getLogger("lictor.mcp")
 
 Forward = Callable[[str, dict[str, Any]], Awaitable[types.CallToolResult]]
 
@@ -102,6 +105,10 @@ class McpGuard:
         except InputError:  # a schema that is not plain JSON cannot be recorded: do not show it
             return None
         decision = await self.gateway.adecide(scan, oversee=False)
+        if state == "changed":  # flagged whatever the policies say: the operator decides whether to re-pin
+            _log.warning("MCP server %r changed the description of tool %r since it was pinned (%s, now %s); "
+                         "decision %s: %s", self.server, tool.name, pinned, digest, decision.decision_id,
+                         decision.verdict.name)
         if decision.verdict is Verdict.BLOCK:
             return None
         if decision.verdict is Verdict.CONSTRAIN and decision.action is not None:
