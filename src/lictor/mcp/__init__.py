@@ -4,7 +4,14 @@ tools/list, tools/call and tool results against policy, with every decision in t
 from lictor.mcp.guard import APPROVAL_ARGUMENT, McpGuard, forbids
 from lictor.mcp.mount import KEY_SCOPE, McpMount, Refuse, check_mcp_settings, mounts_from_settings
 from lictor.mcp.pins import DescriptionPins, description_digest
-from lictor.mcp.server import AgentOf, Connect, build_server, run_stdio_proxy
+from lictor.mcp.server import (
+    AgentOf,
+    Connect,
+    build_server,
+    relay_list_changes,
+    relay_state,
+    run_stdio_proxy,
+)
 
 __all__ = [
     "APPROVAL_ARGUMENT",
@@ -20,5 +27,7 @@ __all__ = [
     "description_digest",
     "forbids",
     "mounts_from_settings",
+    "relay_list_changes",
+    "relay_state",
     "run_stdio_proxy",
 ]

@@ -28,7 +28,7 @@ from lictor.config import McpServerSettings, Settings
 from lictor.errors import ConfigError
 from lictor.mcp.guard import McpGuard
 from lictor.mcp.pins import DescriptionPins
-from lictor.mcp.server import build_server
+from lictor.mcp.server import build_server, relay_list_changes, relay_state
 from lictor.model import Agent
 from lictor.runtime import Gateway
 
@@ -87,11 +87,13 @@ class McpMount:
 
         @contextlib.asynccontextmanager
         async def connect(_server: Server[Any, Any]) -> AsyncIterator[dict[str, Any]]:
+            state = relay_state()
             async with (create_mcp_http_client(headers=headers) as http,
                         streamable_http_client(url, http_client=http) as (read, write, _session_id),
-                        ClientSession(read, write) as session):
+                        ClientSession(read, write, message_handler=relay_list_changes(state)) as session):
                 await session.initialize()
-                yield {"upstream": session}
+                state["upstream"] = session
+                yield state
 
         self.server = build_server(guard, connect, _agent)
         self.manager = StreamableHTTPSessionManager(app=self.server, max_sessions=MAX_SESSIONS)
