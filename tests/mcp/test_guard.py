@@ -15,7 +15,7 @@ from mcp import McpError, types
 from lictor.config import load_settings
 from lictor.errors import ConfigError
 from lictor.mcp import DescriptionPins, McpGuard, description_digest
-from lictor.model import Agent
+from lictor.model import Agent, Verdict
 from lictor.oversight import ReviewQuery
 from lictor.runtime import Gateway
 
@@ -75,6 +75,43 @@ def test_a_listing_hides_only_what_a_rule_forbids_without_arguments_or_approval(
     # export: may run once approved, so it stays listed; the probe opened no review.
     assert [t.name for t in listed] == ["pay", "export", "read"]
     assert gateway.list_reviews(ReviewQuery()) == []
+
+
+def test_under_default_deny_a_listing_shows_what_some_rule_may_allow(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text("""\
+apiVersion: lictor/v1
+kind: Policy
+metadata: {name: allow-list}
+spec:
+  target: {kinds: [mcp_call]}
+  rules:
+    - name: reading
+      when: name in ["read", "search"]
+      verdict: ALLOW
+    - name: small-payments
+      when: name == "pay" && args.amount <= 10
+      verdict: ALLOW
+---
+apiVersion: lictor/v1
+kind: Policy
+metadata: {name: mcp-content}
+spec:
+  target: {kinds: [message]}
+  rules:
+    - name: descriptions-and-results
+      when: context.mcp.phase in ["description", "result"]
+      verdict: ALLOW
+""")
+    gw = Gateway.open(policies=tmp_path / "p.yaml", database="memory://", key_file=tmp_path / "k",
+                      payload_key_file=tmp_path / "pk", default_verdict=Verdict.BLOCK)
+    try:
+        guard = McpGuard(gw, system="s", server="srv", pins=DescriptionPins(None))
+        listed = asyncio.run(guard.list_tools([tool("read"), tool("write"), tool("pay")], Agent("a")))
+    finally:
+        gw.close()
+    # write: no rule allows it, so every call would be blocked by the default; pay: a rule may allow
+    # it, depending on the arguments
+    assert [t.name for t in listed] == ["read", "pay"]
 
 
 def test_a_constrained_description_is_what_the_client_sees(gateway: Gateway) -> None:

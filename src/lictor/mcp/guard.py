@@ -4,7 +4,8 @@ Every question goes through the gateway, so every answer is in the audit log:
 
 * ``tools/list`` — per tool, a *probe* (kind ``mcp_call``, the tool's name, no arguments,
   ``context.mcp.phase == "list"``) decided without opening a review: the tool is hidden when a BLOCK
-  rule without ``approval`` matches it and did not merely fail on the missing arguments. Then its
+  rule without ``approval`` matches it and did not merely fail on the missing arguments, or when the
+  default verdict BLOCK applies with no rule matched or failed (see :func:`forbids`). Then its
   description (``content``) and input schema (``args.inputSchema``) are decided as kind ``message``
   (``phase == "description"``): BLOCK hides the tool (tool poisoning), CONSTRAIN rewrites what the
   client sees. ``context.mcp.description`` says ``new``, ``same`` or ``changed`` against the pin.
@@ -42,12 +43,15 @@ Forward = Callable[[str, dict[str, Any]], Awaitable[types.CallToolResult]]
 def forbids(decision: Decision) -> bool:
     """Whether a probe's decision forbids the tool outright: BLOCK by a rule that matched without
     error and asks for no approval (rules about arguments fail on a probe's empty ``args`` and act at
-    call time instead), or BLOCK by an internal failure (fail closed)."""
+    call time instead); BLOCK by the default verdict (default-deny) when no rule matched or failed,
+    so no rule could allow a call; or BLOCK by an internal failure (fail closed)."""
     if decision.verdict is not Verdict.BLOCK:
         return False
-    errored = {(e.policy, e.rule) for e in decision.errors}
     if any(not e.policy and e.applied for e in decision.errors):
         return True
+    if not decision.reasons and not decision.errors:
+        return True
+    errored = {(e.policy, e.rule) for e in decision.errors}
     return any(r.verdict is Verdict.BLOCK and r.approval is None and (r.policy, r.rule) not in errored
                for r in decision.reasons)
 
