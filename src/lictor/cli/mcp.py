@@ -57,5 +57,9 @@ def mcp_proxy(system: str, agent: str | None, server_name: str | None, config_fi
         click.echo(f"error: the MCP proxy for {' '.join(command)!r} stopped: {_cause(exc)}", err=True)
         sys.exit(EXIT_INPUT)
     finally:
-        gateway.checkpoint()
-        gateway.close()
+        try:
+            gateway.checkpoint()  # the last decisions signed now, not by the next gateway on this log
+        except LictorError as exc:
+            click.echo(f"error: the final checkpoint could not be signed: {exc}", err=True)
+        finally:
+            gateway.close()
