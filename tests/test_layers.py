@@ -32,15 +32,22 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "lictor.webhooks": ({"lictor.errors", "lictor.model"}, {"httpx"}),
     "lictor.runtime": ({"lictor"}, set()),
     # delivery: the runtime and domain types, never a concrete store
+    # the CLI may start the MCP proxy (``lictor mcp proxy``): the one delivery package it imports
     "lictor.cli": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.audit", "lictor.config",
-                    "lictor.runtime", "lictor.access", "lictor.oversight", "lictor.cli"}, {"click", "uvicorn"}),
+                    "lictor.runtime", "lictor.access", "lictor.oversight", "lictor.cli", "lictor.mcp"},
+                   {"click", "uvicorn"}),
+    # the HTTP app mounts the fronted MCP servers (``mcp.servers``): the one delivery package it imports
     "lictor.http": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.audit.index", "lictor.config",
-                     "lictor.runtime", "lictor.access", "lictor.oversight", "lictor.http"}, {"fastapi", "starlette", "prometheus_client"}),
+                     "lictor.runtime", "lictor.access", "lictor.oversight", "lictor.http", "lictor.mcp"},
+                    {"fastapi", "starlette", "prometheus_client"}),
+    # delivery: the MCP proxy, on the official MCP SDK (and the Starlette types of its HTTP transport)
+    "lictor.mcp": ({"lictor.errors", "lictor.model", "lictor.config", "lictor.runtime", "lictor.access",
+                    "lictor.mcp"}, {"mcp", "starlette"}),
     "lictor.sdk": ({"lictor.errors", "lictor.model", "lictor.config", "lictor.runtime", "lictor.sdk"}, {"httpx"}),
 }
 
 # the package root itself (``from lictor import __version__``) re-exports, and may be named by delivery
-ROOT_IMPORT_ALLOWED = {"lictor.cli", "lictor.http"}
+ROOT_IMPORT_ALLOWED = {"lictor.cli", "lictor.http", "lictor.mcp"}
 
 
 def modules() -> list[tuple[str, Path]]:

@@ -310,14 +310,16 @@ class Gateway:
         return dataclasses.replace(decision, audit={"index": receipt.index, "leaf_hash": receipt.leaf_hash.hex()})
 
     async def adecide(self, action: Action, *, findings: Sequence[Finding] = (), now: datetime | None = None,
-                      timeout: float = 10.0) -> Decision:
+                      timeout: float = 10.0, oversee: bool = True) -> Decision:
         """:meth:`decide` for an event loop: the caller awaits the durable commit instead of blocking a
-        thread on it, so one loop can keep many decisions in the same group commit."""
+        thread on it, so one loop can keep many decisions in the same group commit. ``oversee=False``
+        records the decision without opening a review or using an approval (for a probe: a question
+        about an action that will not run, such as whether to list an MCP tool)."""
         presented = (await asyncio.to_thread(self._presented, action, _clock(now))
-                     if action.approval is not None else None)
+                     if oversee and action.approval is not None else None)
         decision = self.policies.evaluate(action, now=now, findings=findings,
                                           excused=presented.excused if presented else ())
-        if presented is not None or decision.approval_required:
+        if oversee and (presented is not None or decision.approval_required):
             decision = await asyncio.to_thread(self._oversee, decision, action, presented, _clock(now))
         try:
             leaf, payload, queued_only = self._record(decision, action)

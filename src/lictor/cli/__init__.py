@@ -10,6 +10,7 @@ import click
 
 from lictor import __version__
 from lictor.cli.audit import audit_group
+from lictor.cli.mcp import mcp_group
 from lictor.cli.policy import eval_command, policy_group
 from lictor.cli.reviews import reviews_group
 from lictor.cli.serve import keys_group, serve_command
@@ -29,3 +30,4 @@ main.add_command(audit_group)
 main.add_command(keys_group)
 main.add_command(reviews_group)
 main.add_command(serve_command)
+main.add_command(mcp_group)

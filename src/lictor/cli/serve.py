@@ -105,6 +105,10 @@ def serve_command(config_file: Path | None, demo: bool, host: str | None, port: 
                 "memory:// lives and dies with one process. Use sqlite:///FILE or postgresql://…")
     try:
         load_policies(settings.policies, default_verdict=settings.default_verdict)
+        if settings.mcp.servers:  # the fronted MCP servers' pins file and tokens (the SDK loads only then)
+            from lictor.mcp import check_mcp_settings
+
+            check_mcp_settings(settings)
         with open_key_admin(settings) as admin:
             if demo:
                 _demo_keys(admin, settings)

@@ -13,6 +13,7 @@ from typing import Any
 from lictor.config.kinds import (
     _TIERS,
     ENV_PREFIX,
+    McpServerSettings,
     SystemSettings,
     WebhookSettings,
     _Bool,
@@ -22,6 +23,7 @@ from lictor.config.kinds import (
     _Int,
     _Invalid,
     _Kind,
+    _McpServers,
     _Optional,
     _origin_rule,
     _Path,
@@ -35,7 +37,7 @@ from lictor.config.kinds import (
 from lictor.errors import ConfigError
 from lictor.model import Verdict
 
-__all__ = ["SETTINGS", "AuditSettings", "HttpSettings", "NotificationSettings", "Setting", "Settings"]
+__all__ = ["SETTINGS", "AuditSettings", "HttpSettings", "McpSettings", "NotificationSettings", "Setting", "Settings"]
 
 # --------------------------------------------------------------------------- the catalogue
 
@@ -162,6 +164,16 @@ SETTINGS: tuple[Setting, ...] = (
             "a list of `{url, secret, format}`, `format` being `generic` (the event's JSON, the default) or "
             "`slack`. Each request is signed with its `secret` (see [Notifications](notifications.md)).",
             _Webhooks(), secret=True),
+    Setting("mcp.servers", MappingProxyType({}),
+            "Streamable-HTTP MCP servers that `lictor serve` fronts at `/mcp/NAME`, by name: "
+            "`{NAME: {url, system, token_env}}`, `system` being the AI system their calls are attributed to "
+            "and `token_env` (optional) the environment variable holding the bearer token Lictor presents "
+            "to the server (see [MCP](mcp.md)).",
+            _McpServers()),
+    Setting("mcp.pins_file", Path("lictor-mcp-pins.json"),
+            "Where the MCP proxies pin the SHA-256 of each tool's description and input schema as first "
+            "seen, per server, to flag a description that changes later.",
+            _Path()),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -211,6 +223,14 @@ class NotificationSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class McpSettings:
+    """The ``mcp`` section: the fronted streamable-HTTP MCP servers and the description pins file."""
+
+    servers: Mapping[str, McpServerSettings] = field(default_factory=partial(_default, "mcp.servers"))
+    pins_file: Path = field(default_factory=partial(_default, "mcp.pins_file"))
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Every setting, validated. ``sources`` says where each one's value came from, by dotted name:
     ``default``, ``FILE:LINE:COLUMN`` or the environment variable's name."""
@@ -226,6 +246,7 @@ class Settings:
     audit: AuditSettings = field(default_factory=AuditSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    mcp: McpSettings = field(default_factory=McpSettings)
     sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
 
     @property

@@ -17,7 +17,7 @@ import yaml
 
 from lictor.model import Verdict
 
-__all__ = ["DEFAULT_CONFIG_FILE", "ENV_PREFIX", "SystemSettings", "WebhookSettings", "format_duration", "is_placeholder", "parse_duration"]
+__all__ = ["DEFAULT_CONFIG_FILE", "ENV_PREFIX", "McpServerSettings", "SystemSettings", "WebhookSettings", "format_duration", "is_placeholder", "parse_duration"]
 
 DEFAULT_CONFIG_FILE = "lictor.yaml"
 ENV_PREFIX = "LICTOR_"
@@ -92,6 +92,17 @@ class SystemSettings:
     """What Lictor knows of one AI system: its risk tier (``high``, ``medium``, ``low``)."""
 
     risk: str
+
+
+@dataclass(frozen=True, slots=True)
+class McpServerSettings:
+    """One streamable-HTTP MCP server that ``lictor serve`` fronts: its ``url``, the AI ``system`` its
+    calls are attributed to, and ``token_env``, the environment variable holding the bearer token
+    Lictor presents to it (the token itself is never in the settings)."""
+
+    url: str
+    system: str
+    token_env: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,3 +465,52 @@ def _suggest(word: str, candidates: Iterable[str], *, case: bool = False) -> str
     close = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 
+
+
+_MCP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_MCP_FIELDS = ("url", "system", "token_env")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class _McpServers(_Kind):
+    """Fronted MCP servers by name (the path ``/mcp/NAME``): ``{NAME: {url, system}}``."""
+
+    label = "mapping of name to {url, system, token_env}"
+    _url = _Url(("http", "https"))
+
+    def check(self, value: Any) -> Any:
+        servers: dict[str, McpServerSettings] = {}
+        for name, entry in _mapping(value).items():
+            if not _MCP_NAME.fullmatch(name):
+                raise _Invalid("a server name is 1 to 64 letters, digits, '_', '.' or '-' (it is a URL path "
+                               f"segment), got {name!r}", name, at_key=True)
+            if not isinstance(entry, Mapping):
+                raise _Invalid(f"expected a mapping such as {{url: ..., system: ...}}, got {_got(entry)}", name)
+            for key in entry:
+                if key not in _MCP_FIELDS:
+                    raise _Invalid(f"unknown field {key!r}{_suggest(str(key), _MCP_FIELDS)}", f"{name}.{key}",
+                                   at_key=True)
+            for key in ("url", "system"):
+                if key not in entry:
+                    raise _Invalid(f"missing required field {key!r}", name)
+            try:
+                url = self._url.check(entry["url"])
+            except _Invalid:  # the URL may carry a credential: do not repeat it
+                raise _Invalid("expected a URL starting with http:// or https://", f"{name}.url") from None
+            system = entry["system"]
+            if not isinstance(system, str) or not system.strip():
+                raise _Invalid(f"expected a non-empty system id, got {_got(system)}", f"{name}.system")
+            token_env = entry.get("token_env")
+            if token_env is not None and (not isinstance(token_env, str) or not _ENV_NAME.fullmatch(token_env)):
+                raise _Invalid(f"expected the name of an environment variable, got {_got(token_env)}",
+                               f"{name}.token_env")
+            servers[name] = McpServerSettings(url=url, system=system, token_env=token_env)
+        return MappingProxyType(servers)
+
+    def from_text(self, text: str) -> Any:
+        return self.check(_yaml_text(text) or {})
+
+    def show(self, value: Any) -> str:
+        return "{" + ", ".join(f"{k}: {{url: {v.url}, system: {v.system}"
+                               + (f", token_env: {v.token_env}" if v.token_env else "") + "}"
+                               for k, v in value.items()) + "}"

@@ -21,6 +21,7 @@ from lictor.config.catalogue import (
     SETTINGS,
     AuditSettings,
     HttpSettings,
+    McpSettings,
     NotificationSettings,
     Settings,
     _parse,
@@ -204,8 +205,9 @@ def _build(values: Mapping[str, Any], sources: Mapping[str, str]) -> Settings:
     http = {name.split(".", 1)[1]: value for name, value in values.items() if name.startswith("http.")}
     notifications = {name.split(".", 1)[1]: value for name, value in values.items()
                      if name.startswith("notifications.")}
+    mcp = {name.split(".", 1)[1]: value for name, value in values.items() if name.startswith("mcp.")}
     top = {name: value for name, value in values.items() if "." not in name}
     return Settings(**top, audit=AuditSettings(**audit), http=HttpSettings(**http),
-                    notifications=NotificationSettings(**notifications),
+                    notifications=NotificationSettings(**notifications), mcp=McpSettings(**mcp),
                     sources=MappingProxyType(dict(sources)))
 

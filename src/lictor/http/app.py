@@ -4,7 +4,8 @@
 (``lictor serve``, tests); ``app_from_env()`` builds the gateway from the settings file named by
 ``LICTOR_CONFIG`` (or ``./lictor.yaml``) and the ``LICTOR_*`` variables, for ASGI servers that start
 several worker processes (``uvicorn --factory lictor.http:app_from_env``); ``LICTOR_SERVE_DEMO=1``
-(set by ``lictor serve --demo``) accepts placeholder secrets as demo mode does.
+(set by ``lictor serve --demo``) accepts placeholder secrets as demo mode does. The MCP servers
+listed under ``mcp.servers`` are fronted at ``/mcp/NAME`` (:mod:`lictor.mcp`, loaded only then).
 """
 
 from __future__ import annotations
@@ -12,16 +13,22 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from starlette.responses import Response
+from starlette.routing import Route
 
 from lictor import __version__
 from lictor.access import KeyRing
 from lictor.config import Settings, load_settings
 from lictor.http.metrics import ErrorCounter, Metrics
-from lictor.http.problems import BodyLimit, install_handlers
+from lictor.http.problems import BodyLimit, install_handlers, problem_response
 from lictor.http.routes import Api
 from lictor.runtime import Gateway
+
+if TYPE_CHECKING:  # the MCP SDK loads only when MCP servers are configured
+    from lictor.mcp import McpMount
 
 __all__ = ["CONFIG_ENV", "DEMO_ENV", "app_from_env", "create_app"]
 
@@ -36,9 +43,14 @@ def create_app(gateway: Gateway, *, keys: KeyRing, settings: Settings,
     """The HTTP API over ``gateway``; ``on_shutdown`` runs when the server stops (e.g. closing the
     gateway the caller opened for this app)."""
 
+    mounts = _mcp_mounts(gateway, keys, settings)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with contextlib.AsyncExitStack() as stack:
+            for mount in mounts:  # each fronted MCP server's session manager runs while the app does
+                await stack.enter_async_context(mount.run())
+            yield
         if on_shutdown is not None:
             on_shutdown()
 
@@ -54,8 +66,23 @@ def create_app(gateway: Gateway, *, keys: KeyRing, settings: Settings,
     install_handlers(app)
     app.add_middleware(BodyLimit, limit=settings.http.max_body_bytes)
     app.add_middleware(ErrorCounter, metrics=metrics, routes=router.routes)  # outermost: it sees the 413s too
+    for mount in mounts:
+        app.router.routes.append(Route(mount.path, mount, methods=["GET", "POST", "DELETE"]))
     app.state.api = api
     return app
+
+
+def _mcp_mounts(gateway: Gateway, keys: KeyRing, settings: Settings) -> list[McpMount]:
+    """The fronted MCP servers (``mcp.servers``); the MCP SDK loads only when some are configured."""
+    if not settings.mcp.servers:
+        return []
+    from lictor.mcp import DescriptionPins, mounts_from_settings
+
+    def refuse(status: int, detail: str, instance: str, headers: dict[str, str]) -> Response:
+        return problem_response(status, detail, instance, headers=headers or None)
+
+    return mounts_from_settings(gateway, keys, settings.mcp.servers, DescriptionPins(settings.mcp.pins_file),
+                                refuse)
 
 
 def app_from_env() -> FastAPI:
