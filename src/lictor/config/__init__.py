@@ -16,6 +16,7 @@ from lictor.config.catalogue import (
     AuditSettings,
     HttpSettings,
     NotificationSettings,
+    ReviewSettings,
     Setting,
     Settings,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "AuditSettings",
     "HttpSettings",
     "NotificationSettings",
+    "ReviewSettings",
     "Setting",
     "Settings",
     "SystemSettings",
