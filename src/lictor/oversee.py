@@ -93,6 +93,10 @@ class ReviewHub:
             self._callbacks.append(callback)
         self._listen()
 
+    def listen(self) -> None:
+        """Listen to the signal now (a serving gateway does at start), not at the first waiter."""
+        self._listen()
+
     def _listen(self) -> None:
         with self._cond:
             if self.signal is None or self._subscribed:

@@ -452,8 +452,9 @@ class Gateway:
                         seal_interval=audit.seal_interval, redis=settings.redis)
         if gateway.hub is not None:
             _wire_reviews(gateway.hub, settings)
-            if publish:
+            if publish:  # a long-running gateway: sweep due reviews, and hear other processes' changes now
                 gateway.hub.start_sweeper(settings.reviews.sweep_interval)
+                gateway.hub.listen()
         return gateway
 
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
+from prometheus_client import Gauge
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
@@ -50,9 +51,10 @@ def shown(review: ReviewRequest, gateway: Gateway) -> dict[str, Any]:
 class ReviewApi:
     """The review routes over one gateway; ``caller`` authenticates as the main API does."""
 
-    def __init__(self, gateway: Gateway, caller: Any) -> None:
+    def __init__(self, gateway: Gateway, caller: Any, waiting: Gauge | None = None) -> None:
         self.gateway = gateway
         self.caller = caller
+        self.waiting = waiting  # how many requests are waiting on a review now
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -99,28 +101,46 @@ class ReviewApi:
         if wait > 0:
             self._watch()
         review = await self._load(review_id)
-        deadline = time.monotonic() + min(wait, MAX_WAIT)
-        first = review.status_at(time.time())
-        poll = self.gateway.hub.poll_interval if self.gateway.hub is not None else 0.5
-        while review.status_at(time.time()) == first and time.monotonic() < deadline:
-            event = asyncio.Event()
-            self._waiters.setdefault(review_id, set()).add(event)
-            try:
-                # a change between the last read and now wakes at once: re-read before sleeping
-                review = await self._load(review_id)
-                if review.status_at(time.time()) != first:
-                    break
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), min(poll, max(0.0, deadline - time.monotonic())))
-            finally:
-                self._waiters.get(review_id, set()).discard(event)
-                if not self._waiters.get(review_id):
-                    self._waiters.pop(review_id, None)
-            review = await self._load(review_id)
+        if wait > 0:
+            review = await self._wait(review_id, review, min(wait, MAX_WAIT))
         if key.scope == "agent":  # an agent waits for the outcome; the reviewers' acts are not its business
             now = time.time()
             return JSONResponse({**review.summary(now), "uses": review.uses, "uses_allowed": review.uses_allowed})
         return JSONResponse(shown(review, self.gateway))
+
+    async def _wait(self, review_id: str, review: ReviewRequest, wait: float) -> ReviewRequest:
+        """The review once its status differs from ``review``'s, or ``review`` as it was when ``wait``
+        seconds pass without a change seen (woken by a change here or in another process, or by
+        the poll every ``reviews.poll_interval``)."""
+        deadline = time.monotonic() + wait
+        first = review.status_at(time.time())
+        poll = self.gateway.hub.poll_interval if self.gateway.hub is not None else 0.5
+        if self.waiting is not None:
+            self.waiting.inc()
+        try:
+            while review.status_at(time.time()) == first:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                event = asyncio.Event()
+                self._waiters.setdefault(review_id, set()).add(event)
+                try:
+                    # a change between the last read and now is not missed: read again, then sleep
+                    review = await self._load(review_id)
+                    if review.status_at(time.time()) != first:
+                        break
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(event.wait(), min(poll, left))
+                finally:
+                    self._waiters.get(review_id, set()).discard(event)
+                    if not self._waiters.get(review_id):
+                        self._waiters.pop(review_id, None)
+                if event.is_set() or time.monotonic() < deadline:  # woken, or time to poll
+                    review = await self._load(review_id)
+        finally:
+            if self.waiting is not None:
+                self.waiting.dec()
+        return review
 
     async def approve(self, request: Request, review_id: Annotated[str, Path(pattern=_ID)]) -> Response:
         return await self._act(request, review_id, "approve")

@@ -83,9 +83,10 @@ class ReviewSignal(Protocol):
         """Tell every subscriber, in every process, that review ``review_id`` changed (never raises)."""
         ...
 
-    def subscribe(self, callback: Callable[[str], None]) -> None:
+    def subscribe(self, callback: Callable[[str], None], *, ready_within: float = 5.0) -> None:
         """Call ``callback(review_id)`` from a background thread for each change announced anywhere
-        (``"*"`` when any review may have changed unseen, after reconnecting)."""
+        (``"*"`` when any review may have changed unseen, after reconnecting); the first call waits
+        up to ``ready_within`` seconds for the listener to listen."""
         ...
 
     def close(self, timeout: float = 3.0) -> None:

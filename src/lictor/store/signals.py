@@ -40,17 +40,23 @@ class _Listening:
         self._callbacks: list[Callable[[str], None]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._listening = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def subscribe(self, callback: Callable[[str], None]) -> None:
-        """Call ``callback(review_id)`` (from a background thread) for each review changed anywhere."""
+    def subscribe(self, callback: Callable[[str], None], *, ready_within: float = 5.0) -> None:
+        """Call ``callback(review_id)`` (from a background thread) for each review changed anywhere.
+        The first subscription starts the listener and waits up to ``ready_within`` seconds for it to
+        listen, so that changes made after this returns are heard (when the server answers)."""
         with self._lock:
             if self._stop.is_set():
                 raise ConfigError("the review signal is closed")
             self._callbacks.append(callback)
-            if self._thread is None:
+            started = self._thread is None
+            if started:
                 self._thread = threading.Thread(target=self._listen_forever, name=self._name, daemon=True)
                 self._thread.start()
+        if started:
+            self._listening.wait(ready_within)
 
     def _tell(self, review_id: str) -> None:
         with self._lock:
@@ -67,7 +73,13 @@ class _Listening:
                 self._listen()
             except Exception as exc:  # connection lost: say so (without secrets), wait, connect again
                 log.warning("review signal listener: %s; reconnecting", self._masked(exc))
+            self._listening.set()  # listening or not, nobody waits for the first attempt any longer
             self._stop.wait(RECONNECT_DELAY)
+
+    def _started(self) -> None:
+        """Called by a listener once it listens: report that anything may have changed meanwhile."""
+        self._listening.set()
+        self._tell(EVERYTHING)
 
     def _listen(self) -> None:
         raise NotImplementedError
@@ -107,7 +119,7 @@ class RedisReviewSignal(_Listening):
         pubsub = self._listen_client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         try:
             pubsub.subscribe(self.channel)
-            self._tell(EVERYTHING)
+            self._started()
             while not self._stop.is_set():
                 message = pubsub.get_message(timeout=1.0)
                 if message is not None and message.get("type") == "message":
@@ -164,7 +176,7 @@ class PostgresReviewSignal(_Listening):
 
         with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5) as conn:
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
-            self._tell(EVERYTHING)
+            self._started()
             while not self._stop.is_set():
                 for notice in conn.notifies(timeout=1.0):
                     self._tell(notice.payload)
