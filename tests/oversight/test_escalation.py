@@ -327,3 +327,31 @@ def _reviewer(k: ApiKey) -> Any:
     from lictor.oversight import Reviewer
 
     return Reviewer(k.id, k.user, k.roles)
+
+
+def test_a_serving_gateway_sweeps_by_itself(tmp_path: Path) -> None:
+    """``lictor serve`` (a gateway built with ``publish``) records an expiry nobody asked about."""
+    import dataclasses
+    import time
+
+    from lictor.config import Settings
+
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "credit.yaml").write_text(POLICY.replace("USES", "1").replace(
+        "ttl: 2h, escalate_after: 30m", "ttl: 2s, escalate_after: 1s"))
+    base = Settings(database=f"sqlite:///{tmp_path / 'audit.db'}", policies=tmp_path / "p")
+    settings = dataclasses.replace(
+        base, audit=dataclasses.replace(base.audit, key_file=tmp_path / "audit.key",
+                                        payload_key_file=tmp_path / "payload.key", checkpoint_interval=60.0),
+        reviews=dataclasses.replace(base.reviews, sweep_interval=0.05))
+    gateway = Gateway.from_settings(settings, publish=True)
+    try:
+        decision = gateway.decide(Action.from_dict(ACTION))
+        assert decision.review is not None
+        give_up = time.monotonic() + 30
+        while "expired" not in [leaf["event"] for leaf in review_leaves(gateway)]:
+            assert time.monotonic() < give_up, "the sweep never recorded the expiry"
+            time.sleep(0.05)
+        assert [leaf["event"] for leaf in review_leaves(gateway)] == ["created", "escalated", "expired"]
+    finally:
+        gateway.close()
