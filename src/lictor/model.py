@@ -388,18 +388,33 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class ApprovalRequirement:
-    """What a matched ``approval`` rule asks for: who may approve, how many, and for how long."""
+    """What a matched ``approval`` rule asks for: who may approve, how many, for how long, how many
+    times the approval may be used, and who else may act once ``escalate_after_seconds`` pass
+    undecided (``escalate_to``)."""
 
     approvers: tuple[str, ...]
     quorum: int = 1
     ttl_seconds: int = 86400
+    uses: int = 1
+    escalate_after_seconds: int | None = None
+    escalate_to: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, JSON]:
-        return {"approvers": list(self.approvers), "quorum": self.quorum, "ttl_seconds": self.ttl_seconds}
+        out: dict[str, JSON] = {"approvers": list(self.approvers), "quorum": self.quorum,
+                                "ttl_seconds": self.ttl_seconds}
+        if self.uses != 1:  # the defaults are left out: older records keep their exact JSON
+            out["uses"] = self.uses
+        if self.escalate_after_seconds is not None:
+            out["escalate_after_seconds"] = self.escalate_after_seconds
+            out["escalate_to"] = list(self.escalate_to)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ApprovalRequirement:
-        return cls(tuple(data["approvers"]), int(data["quorum"]), int(data["ttl_seconds"]))
+        after = data.get("escalate_after_seconds")
+        return cls(tuple(data["approvers"]), int(data["quorum"]), int(data["ttl_seconds"]),
+                   int(data.get("uses", 1)), int(after) if after is not None else None,
+                   tuple(data.get("escalate_to", ())))
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,10 +44,11 @@ from lictor.audit.verify import VerifyReport, verify_log
 from lictor.config import Settings
 from lictor.errors import ConfigError, InputError, LictorError, ReviewError, VerificationError
 from lictor.model import Action, Decision, Finding, RuleError, Verdict, data_subjects
-from lictor.oversight import Reviewer, ReviewQuery, ReviewRequest, ReviewStore, time_text
+from lictor.oversee import ReviewHub
+from lictor.oversight import Reviewer, ReviewQuery, ReviewRequest, ReviewStore
 from lictor.oversight.desk import Presented, ReviewDesk
 from lictor.policy import PolicySet, load_policies
-from lictor.store import open_limit_store, open_store
+from lictor.store import open_limit_store, open_review_signal, open_store
 
 if TYPE_CHECKING:  # httpx and the notifier load only when notifications are configured
     from lictor.webhooks import WebhookNotifier
@@ -117,30 +118,24 @@ class Gateway:
         self.durability = durability
         self.publisher: Publisher | None = None
         self.signer: CheckpointSigner | None = None
-        #: Review notifications (webhooks), when configured; see :meth:`notify_reviews_to`.
-        self.notifier: WebhookNotifier | None = None
-        #: Human oversight, when the store keeps reviews (every built-in store does).
-        self.desk = ReviewDesk(store, log, self._review_step) if isinstance(store, ReviewStore) else None
+        #: Human oversight, when the store keeps reviews (every built-in store does), and its side
+        #: here: wake-ups, the sweep, notifications (see :mod:`lictor.oversee`).
+        self.desk = ReviewDesk(store, log) if isinstance(store, ReviewStore) else None
+        self.hub = ReviewHub(self.desk) if self.desk is not None else None
+        if self.desk is not None and self.hub is not None:
+            self.desk.listener = self.hub.step
+
+    @property
+    def notifier(self) -> WebhookNotifier | None:
+        """Review notifications (webhooks), when configured; see :meth:`notify_reviews_to`."""
+        return self.hub.notifier if self.hub is not None else None
 
     def notify_reviews_to(self, notifier: WebhookNotifier) -> None:
-        """Send review events (created, approved, rejected, expired) to ``notifier``'s webhooks; the
-        gateway closes it when it closes."""
-        self.notifier = notifier
-
-    def _review_step(self, step: str, review: ReviewRequest) -> None:
-        if self.notifier is None or step not in ("created", "approved", "rejected", "expired"):
-            return
-        from lictor.webhooks import ReviewEvent
-
-        action = review.context.get("action")
-        action = action if isinstance(action, dict) else {}
-        acts = [a for a in review.acts if a.verdict == ("approve" if step == "approved" else "reject")]
-        last = acts[-1] if step in ("approved", "rejected") and acts else None
-        self.notifier.notify(ReviewEvent(
-            type=f"review.{step}", review_id=review.id, system=review.system, kind=str(action.get("kind", "")),
-            name=str(action.get("name") or ""), approvers=review.approvers, quorum=review.quorum,
-            expires_at=time_text(review.expires_at), reviewer=last.user if last else None,
-            comment=(last.comment or None) if last else None))
+        """Send review events (created, escalated, approved, rejected, expired) to ``notifier``'s
+        webhooks; the gateway closes it when it closes. Build the notifier with
+        ``on_result=gateway.hub.outcome`` to record each delivery's outcome as a ``notified`` leaf."""
+        if self.hub is not None:
+            self.hub.notify_to(notifier)
 
     @classmethod
     def open(cls, *, policies: PolicySet | str | Path, database: str = DEFAULT_DATABASE, key_file: str | Path = DEFAULT_KEY_FILE,
@@ -380,6 +375,17 @@ class Gateway:
         review's approvers); raises ReviewError when a rule refuses."""
         return self.reviews.act(review_id, Reviewer(key.id, key.user, key.roles), verdict, comment, time.time())
 
+    def wait_review(self, review_id: str, timeout: float) -> ReviewRequest:
+        """The review once its status changes (here or in another gateway process), or after
+        ``timeout`` seconds; ReviewError when there is no such review."""
+        self.reviews  # noqa: B018 -- ConfigError when this store keeps no reviews
+        assert self.hub is not None
+        return self.hub.wait(review_id, timeout)
+
+    def review_stats(self, query: ReviewQuery) -> dict[str, Any]:
+        """Oversight statistics over the reviews ``query`` selects (see :func:`lictor.oversight.review_stats`)."""
+        return self.reviews.stats(query, time.time())
+
     def _record(self, decision: Decision, action: Action) -> tuple[dict[str, Any], Payload | None, bool]:
         """The decision's leaf and payload (kept by risk tier and sampling), and whether the leaf may
         be only queued (``async`` durability: low-risk ALLOW/LOG without errors or review)."""
@@ -425,8 +431,8 @@ class Gateway:
     def close(self) -> None:
         if self.publisher is not None:
             self.publisher.stop()
-        if self.notifier is not None:
-            self.notifier.close(5.0)
+        if self.hub is not None:
+            self.hub.close()  # before the log: the last deliveries' outcomes are recorded in it
         self.log.close()
         self._store.close()
 
@@ -446,10 +452,11 @@ class Gateway:
                         max_delay=audit.max_delay, durability=audit.durability,
                         checkpoint_interval=audit.checkpoint_interval if publish else None,
                         seal_interval=audit.seal_interval, redis=settings.redis)
-        if settings.notifications.webhooks:
-            from lictor.webhooks import WebhookNotifier
-
-            gateway.notify_reviews_to(WebhookNotifier.from_settings(settings))
+        if gateway.hub is not None:
+            _wire_reviews(gateway.hub, settings)
+            if publish:  # a long-running gateway: sweep due reviews, and hear other processes' changes now
+                gateway.hub.start_sweeper(settings.reviews.sweep_interval)
+                gateway.hub.listen()
         return gateway
 
 
@@ -598,6 +605,19 @@ class AuditReader:
         self._store.close()
 
 
+def _wire_reviews(hub: ReviewHub, settings: Settings) -> None:
+    """Give ``hub`` what the settings configure: how often waiters poll, the signal between gateway
+    processes (Redis, or PostgreSQL's notifications), and the webhooks with their outcomes recorded."""
+    hub.poll_interval = settings.reviews.poll_interval
+    signal = open_review_signal(settings.database, settings.redis)
+    if signal is not None:
+        hub.signal_through(signal)
+    if settings.notifications.webhooks:
+        from lictor.webhooks import WebhookNotifier
+
+        hub.notify_to(WebhookNotifier.from_settings(settings, on_result=hub.outcome))
+
+
 def _clock(now: datetime | None) -> float:
     """The decision's clock as epoch seconds (the current time when none is given)."""
     return (now if now is not None else datetime.now(UTC)).timestamp()
@@ -730,6 +750,9 @@ class ReviewAdmin:
         if not isinstance(store, ReviewStore) or not isinstance(store, KeyStore):
             raise ConfigError("this audit store keeps no reviews", path="database")
         self.desk = ReviewDesk(store, log)
+        #: The same wake-ups and notifications as a gateway's (wired by :func:`open_review_admin`).
+        self.hub = ReviewHub(self.desk)
+        self.desk.listener = self.hub.step
         self.keys = KeyRing(store)
 
     def reviewer(self, text: str) -> ApiKey:
@@ -747,10 +770,17 @@ class ReviewAdmin:
 
 @contextlib.contextmanager
 def open_review_admin(settings: Settings) -> Iterator[ReviewAdmin]:
-    """Review administration over the deployment ``settings`` name; on leaving, a checkpoint covers
-    the review leaves appended."""
+    """Review administration over the deployment ``settings`` name: each step is announced to the
+    gateways (Redis or PostgreSQL notifications) and sent to the webhooks as a gateway would send it,
+    waiting up to five seconds for the deliveries on leaving; then a checkpoint covers the review
+    leaves appended, their ``notified`` leaves included."""
     with _writing(settings.database, _signer(settings.audit.key_file, settings.audit.origin)) as (store, log):
-        yield ReviewAdmin(store, log)
+        admin = ReviewAdmin(store, log)
+        _wire_reviews(admin.hub, settings)
+        try:
+            yield admin
+        finally:  # the webhooks are sent (their outcomes recorded) before the log is sealed and closed
+            admin.hub.close()
 
 
 def open_audit_reader(database: str) -> AuditReader:

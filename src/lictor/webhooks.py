@@ -37,7 +37,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -207,7 +207,8 @@ class Outcome:
     """What became of one delivery (one event to one endpoint): ``status`` is ``delivered``,
     ``failed`` (a final answer, or ``max_attempts`` used), ``refused`` (the queue was full) or
     ``dropped`` (the notifier closed first); ``endpoint`` is the URL's origin, ``http_status`` the
-    last answer's status (None when none came) and ``error`` why it was not delivered."""
+    last answer's status (None when none came), ``error`` why it was not delivered and ``group`` the
+    approver group (or ``*``) whose endpoint it was."""
 
     status: str
     delivery_id: str
@@ -215,6 +216,7 @@ class Outcome:
     attempts: int
     http_status: int | None = None
     error: str | None = None
+    group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +240,7 @@ class _Delivery:
     event: ReviewEvent
     endpoint: Endpoint
     body: bytes
+    group: str = ALL_GROUPS
 
 
 class _EndpointSettings(Protocol):
@@ -341,11 +344,15 @@ class WebhookNotifier:
 
     def endpoints_for(self, event: ReviewEvent) -> list[Endpoint]:
         """The endpoints of the event's approver groups and of ``*``, each once."""
-        found: list[Endpoint] = []
+        return [endpoint for _, endpoint in self._targets(event)]
+
+    def _targets(self, event: ReviewEvent) -> list[tuple[str, Endpoint]]:
+        """(group, endpoint) for each endpoint the event goes to, under the first group naming it."""
+        found: list[tuple[str, Endpoint]] = []
         for group in (*event.approvers, ALL_GROUPS):
             for endpoint in self._webhooks.get(group, ()):
-                if endpoint not in found:
-                    found.append(endpoint)
+                if all(endpoint != seen for _, seen in found):
+                    found.append((group, endpoint))
         return found
 
     def notify(self, event: ReviewEvent) -> bool:
@@ -354,10 +361,10 @@ class WebhookNotifier:
         is closed), in which case none of them is queued and each is reported as ``refused``."""
         link = self.link(event.review_id)
         deliveries = []
-        for endpoint in self.endpoints_for(event):
+        for group, endpoint in self._targets(event):
             data = slack_body(event, link) if endpoint.format == "slack" else event.to_json(link)
             body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-            deliveries.append(_Delivery(f"dlv_{secrets.token_hex(16)}", event, endpoint, body))
+            deliveries.append(_Delivery(f"dlv_{secrets.token_hex(16)}", event, endpoint, body, group))
         with self._cond:
             accepted = not self._closing and len(self._queue) + len(deliveries) <= self._queue_size
             if accepted:
@@ -491,7 +498,7 @@ class WebhookNotifier:
         if self._on_result is None:
             return
         try:
-            self._on_result(delivery.event, outcome)
+            self._on_result(delivery.event, replace(outcome, group=delivery.group))
         except Exception as exc:
             log.error("on_result failed for webhook %s: %s", delivery.id, type(exc).__name__)
 

@@ -36,7 +36,8 @@ from tests.sdk.conftest import EXAMPLES, example
 EXAMPLES_PER_OPERATION = 20
 
 #: The scope each route needs (by path prefix, first match); every other /v1 route is the auditor's.
-ROUTE_SCOPES = (("/v1/decide", "agent"), ("/v1/admin", "admin"), ("/v1/policies", "agent"), ("/v1/reviews", "reviewer"),
+ROUTE_SCOPES = (("/v1/decide", "agent"), ("/v1/admin", "admin"), ("/v1/policies", "agent"),
+                ("/v1/reviews/stats", "auditor"), ("/v1/reviews", "reviewer"),
                 ("/v1", "auditor"))
 
 

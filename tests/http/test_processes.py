@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -103,3 +105,64 @@ def test_serve_refuses_a_memory_database(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("LICTOR_DATABASE", "memory://")
     result = CliRunner().invoke(main, ["serve", "--demo"], catch_exceptions=False)
     assert result.exit_code == 2 and "memory://" in result.stderr
+
+
+APPROVALS = """apiVersion: lictor/v1
+kind: Policy
+metadata: {name: payouts}
+spec:
+  target: {names: [payout]}
+  rules:
+    - name: needs-finance
+      verdict: BLOCK
+      approval: {approvers: ["role:finance"], ttl: 1h}
+"""
+PAYOUT = {"system": "treasury", "kind": "tool_call", "name": "payout", "args": {"amount": 9000},
+          "agent": {"id": "payout-bot"}, "principal": {"id": "alice"}}
+
+
+def _waiters(url: str) -> float:
+    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+        if line.startswith("lictor_review_waiters "):
+            return float(line.split()[1])
+    return 0.0
+
+
+@pytest.mark.parametrize("channel", ["redis", "postgres"])
+def test_a_long_poll_on_one_process_wakes_on_an_approval_in_another(
+        channel: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str, redis_url: str) -> None:
+    """Waiters poll only once an hour here: the approval on B can reach the waiter on A within its
+    wait only as a signal (Redis pub/sub, or PostgreSQL's NOTIFY without Redis). A wait that times
+    out answers the status it started with (pending), so the status tells the two apart."""
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("LICTOR_")]:
+        monkeypatch.delenv(name)
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "payouts.yaml").write_text(APPROVALS)
+    config = tmp_path / "lictor.yaml"
+    config.write_text(f"database: {json.dumps(postgres_url)}\n"
+                      + (f"redis: {json.dumps(redis_url)}\n" if channel == "redis" else "")
+                      + f"policies: {tmp_path / 'policies'}\naudit:\n  origin: lictor.test/waiters\n"
+                      f"  key_file: {tmp_path / 'audit.key'}\n  payload_key_file: {tmp_path / 'payload.key'}\n"
+                      "reviews:\n  poll_interval: 1h\n")
+    agent = cli("keys", "create", "--scope", "agent", "--config", str(config)).strip()
+    reviewer = cli("keys", "create", "--scope", "reviewer", "--user", "bob", "--roles", "finance",
+                   "--config", str(config)).strip()
+    with serve(["--config", str(config)], cwd=tmp_path) as one, serve(["--config", str(config)], cwd=tmp_path) as two:
+        held = httpx.post(f"{one.url}/v1/decide", json=PAYOUT, headers={"Authorization": f"Bearer {agent}"},
+                          timeout=10).json()
+        review_id = held["review"]["id"]
+        answers: list[httpx.Response] = []
+        waiter = threading.Thread(target=lambda: answers.append(httpx.get(
+            f"{one.url}/v1/reviews/{review_id}?wait=45", headers={"Authorization": f"Bearer {agent}"}, timeout=60)))
+        waiter.start()
+        give_up = time.monotonic() + 30
+        while _waiters(one.url) < 1:  # approve only once the request waits on process one
+            assert time.monotonic() < give_up and waiter.is_alive(), "the waiter never started waiting"
+            time.sleep(0.05)
+        approved = httpx.post(f"{two.url}/v1/reviews/{review_id}/approve", json={"comment": "ok"},
+                              headers={"Authorization": f"Bearer {reviewer}"}, timeout=10)
+        assert approved.status_code == 200 and approved.json()["status"] == "approved"
+        waiter.join(60)
+        assert answers and answers[0].status_code == 200
+        assert answers[0].json()["status"] == "approved"  # woken by the signal, not by the hourly poll

@@ -176,3 +176,41 @@ def test_erasing_a_subject_deletes_their_reviews_and_blanks_their_acts(backend: 
     assert store.forget_subject("C-42") == 1  # a listed data subject of the held action
     assert store.review(bobs.id) is None
     assert store.forget_subject("nobody") == 0
+
+
+def escalating(*, at: float = NOW, after: int = 600, ttl: int = 3600) -> ReviewRequest:
+    requirement = ApprovalRequirement(("role:credit-officer",), 1, ttl, 1, after, ("role:cro",))
+    decision = Decision("dec_1", Verdict.BLOCK, (Reason("credit", "large", Verdict.BLOCK, "", requirement),))
+    return new_review(decision, ACTION, at)
+
+
+def test_due_reviews_and_escalation_are_atomic_and_once(backend: Backend) -> None:
+    store = reviews(backend)
+    review, _ = store.open_review(escalating(), NOW)
+    plain, _ = store.open_review(held(Action.from_dict({**ACTION.to_dict(), "args": {"amount": 1}})), NOW)
+    assert store.due_reviews(NOW + 599) == []
+    assert [r.id for r in store.due_reviews(NOW + 600)] == [review.id]
+    escalated = store.escalate_review(review.id, NOW + 601)
+    assert escalated is not None and escalated.escalated_at == NOW + 601
+    assert "role:cro" in escalated.approvers
+    assert store.escalate_review(review.id, NOW + 602) is None  # once
+    assert store.due_reviews(NOW + 700) == []  # escalated: not due again until it expires
+    stored = store.review(review.id)
+    assert stored is not None and stored.escalated_at == NOW + 601  # survives the round trip
+    cro = Reviewer("key-carol", "carol", ("cro",))
+    assert store.act_on_review(review.id, cro, "approve", "", NOW + 700).status == "approved"
+    assert {r.id for r in store.due_reviews(NOW + 3600, limit=10)} == {review.id, plain.id}  # both expire now
+    assert len(store.due_reviews(NOW + 3600, limit=1)) == 1
+
+
+def test_racing_sweeps_escalate_once(backend: Backend) -> None:
+    store = reviews(backend)
+    review, _ = store.open_review(escalating(), NOW)
+    results: list[ReviewRequest | None] = []
+    threads = [threading.Thread(target=lambda: results.append(store.escalate_review(review.id, NOW + 900)))
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(r is not None for r in results) == 1

@@ -17,6 +17,7 @@ from lictor.config.catalogue import (
     HttpSettings,
     McpSettings,
     NotificationSettings,
+    ReviewSettings,
     Setting,
     Settings,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "McpServerSettings",
     "McpSettings",
     "NotificationSettings",
+    "ReviewSettings",
     "Setting",
     "Settings",
     "SystemSettings",

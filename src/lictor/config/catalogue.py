@@ -37,7 +37,8 @@ from lictor.config.kinds import (
 from lictor.errors import ConfigError
 from lictor.model import Verdict
 
-__all__ = ["SETTINGS", "AuditSettings", "HttpSettings", "McpSettings", "NotificationSettings", "Setting", "Settings"]
+__all__ = ["SETTINGS", "AuditSettings", "HttpSettings", "McpSettings", "NotificationSettings", "ReviewSettings",
+           "Setting", "Settings"]
 
 # --------------------------------------------------------------------------- the catalogue
 
@@ -155,6 +156,17 @@ SETTINGS: tuple[Setting, ...] = (
             "The largest request body `lictor serve` reads, in bytes; a larger one gets 413 (counted as it "
             "streams in, whatever Content-Length says).", _Int(1024)),
     Setting("http.max_batch", 100, "The most actions one `POST /v1/decide/batch` may carry.", _Int(1, 10_000)),
+    Setting("reviews.poll_interval", 0.5,
+            "How often a request waiting on a review (`GET /v1/reviews/{id}?wait=`, the SDK's "
+            "`wait_for_approval`) re-reads it from the store. With `redis`, or a PostgreSQL `database`, every "
+            "gateway process is told of each change at once and waiters wake then; the poll is the safety net "
+            "for a lost signal. With neither (one SQLite process) changes made by the command line are seen "
+            "at the next poll.",
+            _Duration()),
+    Setting("reviews.sweep_interval", 10.0,
+            "How often `lictor serve` escalates the reviews whose `escalate_after` has passed undecided and "
+            "records the expiry of those whose `ttl` has passed, even when nobody looks at them.",
+            _Duration()),
     Setting("notifications.public_url", None,
             "The gateway's address as reviewers reach it, for the link in each notification "
             "(`{public_url}/v1/reviews/{id}`); null means `http://HOST:PORT` from `host` and `port`.",
@@ -214,6 +226,14 @@ class HttpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ReviewSettings:
+    """The ``reviews`` section: how waiters poll and how often due reviews are swept."""
+
+    poll_interval: float = field(default_factory=partial(_default, "reviews.poll_interval"))
+    sweep_interval: float = field(default_factory=partial(_default, "reviews.sweep_interval"))
+
+
+@dataclass(frozen=True, slots=True)
 class NotificationSettings:
     """The ``notifications`` section: the gateway's public address and the webhooks of each approver group."""
 
@@ -247,6 +267,7 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     mcp: McpSettings = field(default_factory=McpSettings)
+    reviews: ReviewSettings = field(default_factory=ReviewSettings)
     sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
 
     @property

@@ -23,6 +23,7 @@ from lictor.config.catalogue import (
     HttpSettings,
     McpSettings,
     NotificationSettings,
+    ReviewSettings,
     Settings,
     _parse,
 )
@@ -200,14 +201,22 @@ def load_settings(path: str | Path | None = None, *, env: Mapping[str, str] | No
     return _build(values, sources)
 
 
+#: Each settings section: its prefix in dotted names and the frozen type it fills.
+_SECTIONS: dict[str, type[Any]] = {
+    "audit": AuditSettings, "http": HttpSettings, "notifications": NotificationSettings,
+    "mcp": McpSettings, "reviews": ReviewSettings,
+}
+
+
 def _build(values: Mapping[str, Any], sources: Mapping[str, str]) -> Settings:
-    audit = {name.split(".", 1)[1]: value for name, value in values.items() if name.startswith("audit.")}
-    http = {name.split(".", 1)[1]: value for name, value in values.items() if name.startswith("http.")}
-    notifications = {name.split(".", 1)[1]: value for name, value in values.items()
-                     if name.startswith("notifications.")}
-    mcp = {name.split(".", 1)[1]: value for name, value in values.items() if name.startswith("mcp.")}
-    top = {name: value for name, value in values.items() if "." not in name}
-    return Settings(**top, audit=AuditSettings(**audit), http=HttpSettings(**http),
-                    notifications=NotificationSettings(**notifications), mcp=McpSettings(**mcp),
-                    sources=MappingProxyType(dict(sources)))
+    sections: dict[str, dict[str, Any]] = {prefix: {} for prefix in _SECTIONS}
+    top: dict[str, Any] = {}
+    for name, value in values.items():
+        prefix, _, rest = name.partition(".")
+        if rest:
+            sections[prefix][rest] = value
+        else:
+            top[name] = value
+    built = {prefix: _SECTIONS[prefix](**fields) for prefix, fields in sections.items()}
+    return Settings(**top, **built, sources=MappingProxyType(dict(sources)))
 

@@ -43,6 +43,8 @@ class Metrics:
         self.log_size = Gauge("lictor_audit_log_size", "Leaves in the audit log.", registry=self.registry)
         self.queue_depth = Gauge("lictor_audit_queue_depth", "Entries waiting for the audit log's writer.",
                                  registry=self.registry)
+        self.review_waiters = Gauge("lictor_review_waiters", "Requests waiting on a review (GET /v1/reviews/{id}?wait=).",
+                                    registry=self.registry)
         self.batch_size = Histogram("lictor_audit_batch_size", "Leaves committed to the store together (group commit).",
                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), registry=self.registry)
         self.flush_latency = Histogram("lictor_audit_flush_seconds", "Time the store took to commit one batch.",

@@ -268,7 +268,7 @@ class Api:
             tags=["record"], response_class=PlainTextResponse, responses=problem_responses(401, 403, 404, 503))
         add("/v1/audit/proof/{index}", self.proof, methods=["GET"], summary="An inclusion proof", tags=["record"],
             responses=problem_responses(401, 403, 422, 503))
-        ReviewApi(self.gateway, self.caller).add_routes(router)
+        ReviewApi(self.gateway, self.caller, self.metrics.review_waiters).add_routes(router)
         add("/v1/policies", self.policies, methods=["GET"], summary="The policies in force", tags=["policies"],
             responses=problem_responses(401, 403, 503))
         add("/v1/admin/reload", self.reload, methods=["POST"], summary="Reload the policies", tags=["admin"],

@@ -2,7 +2,7 @@
 bound to the exact action they were given for."""
 
 from lictor.oversight.desk import ReviewDesk
-from lictor.oversight.port import ReviewQuery, ReviewStore
+from lictor.oversight.port import ReviewQuery, ReviewSignal, ReviewStore
 from lictor.oversight.review import (
     STATUSES,
     Act,
@@ -11,6 +11,7 @@ from lictor.oversight.review import (
     action_hash,
     apply_act,
     apply_use,
+    escalate,
     expire,
     forget,
     matches,
@@ -18,6 +19,7 @@ from lictor.oversight.review import (
     quorum_met,
     time_text,
 )
+from lictor.oversight.stats import decided_at, percentile, review_stats
 
 __all__ = [
     "STATUSES",
@@ -25,15 +27,20 @@ __all__ = [
     "ReviewDesk",
     "ReviewQuery",
     "ReviewRequest",
+    "ReviewSignal",
     "ReviewStore",
     "Reviewer",
     "action_hash",
     "apply_act",
     "apply_use",
+    "decided_at",
+    "escalate",
     "expire",
     "forget",
     "matches",
     "new_review",
+    "percentile",
     "quorum_met",
+    "review_stats",
     "time_text",
 ]

@@ -28,6 +28,7 @@ from lictor.oversight.review import (
     new_review,
     time_text,
 )
+from lictor.oversight.stats import review_stats
 
 __all__ = ["Evidence", "Presented", "ReviewDesk"]
 
@@ -145,9 +146,50 @@ class ReviewDesk:
         found = [self._expired(r, now) for r in self.store.reviews(query)]
         return [r for r in found if query.status is None or r.status == query.status]
 
+    def stats(self, query: ReviewQuery, now: float) -> dict[str, Any]:
+        """Oversight statistics (:func:`~lictor.oversight.stats.review_stats`) over every review the
+        query's ``system``, ``approver``, ``since`` and ``until`` select (its status and limit are
+        not used: the statistics count every status)."""
+        selected = dataclasses.replace(query, status=None, limit=10**9)
+        return {**review_stats(self.reviews(selected, now), now),
+                "filters": {"system": query.system, "approver": query.approver,
+                            "since": time_text(query.since) if query.since is not None else None,
+                            "until": time_text(query.until) if query.until is not None else None}}
+
     # ---------------------------------------------------------------- evidence
 
+    def sweep(self, now: float, limit: int = 100) -> int:
+        """Escalate and expire the reviews due at ``now`` (at most ``limit`` of them), recording each
+        step once even when several gateways sweep the same store; returns how many were due. A
+        gateway's sweeper thread calls this periodically, so an expiry is recorded even when nobody
+        looks at the review again; tests call it with their own clock."""
+        due = self.store.due_reviews(now, limit)
+        for review in due:
+            self._expired(review, now)
+        return len(due)
+
+    def notified(self, review_id: str, system: str, notification: str, *, group: str | None, outcome: str,
+                 attempts: int, http_status: int | None, now: float) -> None:
+        """Record what became of one notification of a review (a ``notified`` leaf): the event sent,
+        the approver group whose endpoint it went to, the outcome (delivered, failed, refused,
+        dropped) and the attempts made; never the endpoint or what was sent."""
+        self.evidence.append({"v": 1, "type": "review", "ts": leaf_time(now), "event": "notified",
+                              "review": review_id, "system": system, "notification": notification,
+                              "group": group, "outcome": outcome, "attempts": attempts,
+                              "http_status": http_status})
+
     def _expired(self, review: ReviewRequest, now: float) -> ReviewRequest:
+        """The review after the steps its time calls for: escalation when it is due, then expiry."""
+        due = review.escalate_at
+        if (review.status == "pending" and review.escalated_at is None and due is not None
+                and due <= now < review.expires_at):
+            escalated = self.store.escalate_review(review.id, now)
+            if escalated is not None:
+                self._record(escalated, "escalated", now, escalate_to=list(escalated.escalated_to),
+                             approvers=list(escalated.approvers))
+                review = escalated
+            else:
+                review = self.store.review(review.id) or review
         if review.status not in ("pending", "approved") or now < review.expires_at:
             return review
         changed = self.store.expire_review(review.id, now)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from lictor.oversight.review import Reviewer, ReviewRequest
 
-__all__ = ["ReviewQuery", "ReviewStore"]
+__all__ = ["ReviewQuery", "ReviewSignal", "ReviewStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,4 +62,32 @@ class ReviewStore(Protocol):
     def expire_review(self, review_id: str, now: float) -> ReviewRequest | None:
         """Mark the review expired when it is past its expiry and still open; the review when this
         call changed it, None otherwise (so the expiry is recorded once)."""
+        ...
+
+    def escalate_review(self, review_id: str, now: float) -> ReviewRequest | None:
+        """Apply :func:`~lictor.oversight.review.escalate` atomically; the review when this call
+        escalated it, None otherwise (so the escalation is recorded once, whoever sweeps)."""
+        ...
+
+    def due_reviews(self, now: float, limit: int = 100) -> list[ReviewRequest]:
+        """Open reviews past their expiry and pending ones past their escalation time at ``now``,
+        oldest first, at most ``limit`` (what a sweep must settle)."""
+        ...
+
+
+class ReviewSignal(Protocol):
+    """How gateway processes tell each other that a review changed, so that those waiting on it wake
+    at once. A hint, never the record: a lost signal only delays a waiter until its next poll."""
+
+    def publish(self, review_id: str) -> None:
+        """Tell every subscriber, in every process, that review ``review_id`` changed (never raises)."""
+        ...
+
+    def subscribe(self, callback: Callable[[str], None], *, ready_within: float = 5.0) -> None:
+        """Call ``callback(review_id)`` from a background thread for each change announced anywhere
+        (``"*"`` when any review may have changed unseen, after reconnecting); the first call waits
+        up to ``ready_within`` seconds for the listener to listen."""
+        ...
+
+    def close(self, timeout: float = 3.0) -> None:
         ...

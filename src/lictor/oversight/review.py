@@ -27,6 +27,7 @@ __all__ = [
     "action_hash",
     "apply_act",
     "apply_use",
+    "escalate",
     "expire",
     "forget",
     "matches",
@@ -106,10 +107,24 @@ class ReviewRequest:
     uses_allowed: int = 1
     uses: int = 0
     context: dict[str, Any] = field(default_factory=dict)  # the action, reasons and findings, for reviewers
+    escalated_at: float | None = None  # when the second approver groups (``escalate_to``) were let in
 
     @property
     def approvers(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(a for r in self.requirements for a in r.approvers))
+        """Who may act now: every rule's approvers, and their ``escalate_to`` groups once escalated."""
+        return tuple(dict.fromkeys(a for r in self.requirements for a in _groups(r, self.escalated_at)))
+
+    @property
+    def escalate_at(self) -> float | None:
+        """When the review escalates if still undecided: the earliest ``escalate_after`` of its rules
+        (None when none escalates)."""
+        afters = [r.escalate_after_seconds for r in self.requirements if r.escalate_after_seconds is not None]
+        return self.created_at + min(afters) if afters else None
+
+    @property
+    def escalated_to(self) -> tuple[str, ...]:
+        """The second approver groups of the rules (whether or not the review escalated yet)."""
+        return tuple(dict.fromkeys(a for r in self.requirements for a in r.escalate_to))
 
     @property
     def quorum(self) -> int:
@@ -136,7 +151,8 @@ class ReviewRequest:
             "expires_at": time_text(self.expires_at), "expires_epoch": self.expires_at,
             "agent_id": self.agent_id, "principal_id": self.principal_id,
             "acts": [a.to_dict() for a in self.acts], "uses_allowed": self.uses_allowed, "uses": self.uses,
-            "context": self.context,
+            "context": self.context, "escalated_at": time_text(self.escalated_at) if self.escalated_at is not None else None,
+            "escalated_epoch": self.escalated_at,
         }
 
     def view(self, now: float) -> dict[str, Any]:
@@ -144,7 +160,7 @@ class ReviewRequest:
         ``reasons``, ``findings``, ``risk_tier``) and every act, without the stored epoch times and
         the commitment salts."""
         data = self.to_dict(now)
-        for name in ("created_epoch", "expires_epoch"):
+        for name in ("created_epoch", "expires_epoch", "escalated_epoch"):
             data.pop(name)
         data["acts"] = [{k: v for k, v in act.items() if k not in ("at_epoch", "salt")} for act in data["acts"]]
         context = data.pop("context")
@@ -166,7 +182,12 @@ class ReviewRequest:
             acts=tuple(Act.from_dict(a) for a in data.get("acts", ())),
             uses_allowed=int(data.get("uses_allowed", 1)), uses=int(data.get("uses", 0)),
             context=dict(data.get("context") or {}),
+            escalated_at=float(data["escalated_epoch"]) if data.get("escalated_epoch") is not None else None,
         )
+
+
+def _groups(requirement: ApprovalRequirement, escalated_at: float | None) -> tuple[str, ...]:
+    return (*requirement.approvers, *requirement.escalate_to) if escalated_at is not None else requirement.approvers
 
 
 def forget(review: ReviewRequest, subject: str) -> ReviewRequest | bool | None:
@@ -188,10 +209,11 @@ def forget(review: ReviewRequest, subject: str) -> ReviewRequest | bool | None:
     return replace(review, acts=acts)
 
 
-def new_review(decision: Decision, action: Action, now: float, *, uses_allowed: int = 1,
+def new_review(decision: Decision, action: Action, now: float, *, uses_allowed: int | None = None,
                context: Mapping[str, Any] | None = None) -> ReviewRequest:
     """The review a BLOCK decision whose reasons carry ``approval`` asks for; it lasts as long as the
-    shortest ``ttl`` of those rules."""
+    shortest ``ttl`` of those rules, and its approval may be used as often as the fewest ``uses`` of
+    them allow (unless ``uses_allowed`` says otherwise)."""
     held = [r for r in decision.reasons if r.approval is not None]
     if not held:
         raise InputError("the decision holds no rule that asks for approval", path="$.reasons")
@@ -201,7 +223,8 @@ def new_review(decision: Decision, action: Action, now: float, *, uses_allowed: 
         id="rev_" + secrets.token_hex(12), action_hash=action_hash(action), system=action.system,
         decision_id=decision.decision_id, rules=tuple(dict.fromkeys((r.policy, r.rule) for r in held)),
         requirements=requirements, created_at=now, expires_at=now + ttl, agent_id=action.agent.id,
-        principal_id=action.principal.id, uses_allowed=uses_allowed, context=dict(context or {}),
+        principal_id=action.principal.id, context=dict(context or {}),
+        uses_allowed=uses_allowed if uses_allowed is not None else min(r.uses for r in requirements),
     )
 
 
@@ -245,14 +268,16 @@ def apply_act(review: ReviewRequest, reviewer: Reviewer, verdict: str, comment: 
     if verdict == "reject":
         new_status = "rejected"
     else:
-        new_status = "approved" if quorum_met(review.requirements, acts) else "pending"
+        new_status = "approved" if quorum_met(review.requirements, acts, review.escalated_at) else "pending"
     return replace(review, acts=acts, status=new_status)
 
 
-def quorum_met(requirements: Sequence[ApprovalRequirement], acts: Sequence[Act]) -> bool:
-    """Whether every requirement has its quorum of distinct approving users who matched it."""
+def quorum_met(requirements: Sequence[ApprovalRequirement], acts: Sequence[Act],
+               escalated_at: float | None = None) -> bool:
+    """Whether every requirement has its quorum of distinct approving users who matched it (or its
+    ``escalate_to`` groups, once the review escalated)."""
     for requirement in requirements:
-        wanted = set(requirement.approvers)
+        wanted = set(_groups(requirement, escalated_at))
         counted = {a.user for a in acts if a.verdict == "approve" and wanted & set(a.groups)}
         if len(counted) < requirement.quorum:
             return False
@@ -274,6 +299,16 @@ def apply_use(review: ReviewRequest, hash_: str, now: float) -> ReviewRequest:
         raise ReviewError(f"review {review.id} is {status}, not approved", reason="not_approved")
     uses = review.uses + 1
     return replace(review, uses=uses, status="used" if uses >= review.uses_allowed else "approved")
+
+
+def escalate(review: ReviewRequest, now: float) -> ReviewRequest | None:
+    """The review escalated (its ``escalate_to`` groups may act too), when it is still pending at
+    ``now``, past its ``escalate_at``, not expired and not escalated yet; otherwise None."""
+    due = review.escalate_at
+    if (review.status != "pending" or review.escalated_at is not None or due is None or now < due
+            or now >= review.expires_at):
+        return None
+    return replace(review, escalated_at=now)
 
 
 def expire(review: ReviewRequest, now: float) -> ReviewRequest | None:

@@ -49,7 +49,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "policy.spec": ("target", "rules"),
     "target": ("systems", "kinds", "names", "agents", "roles"),
     "rule": ("name", "when", "verdict", "message", "approval", "constrain", "limit", "on_error"),
-    "approval": ("approvers", "quorum", "ttl"),
+    "approval": ("approvers", "quorum", "ttl", "uses", "escalate_after", "escalate_to"),
     "limit": ("key", "max", "per"),
     "constrain": ("redact", "clamp", "remove", "set"),
     "redact": ("paths", "pattern", "findings", "replacement"),
@@ -84,6 +84,19 @@ class Approval:
     approvers: tuple[str, ...]
     quorum: int = 1
     ttl_seconds: int = 86400
+    uses: int = 1
+    escalate_after_seconds: int | None = None
+    escalate_to: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"approvers": list(self.approvers), "quorum": self.quorum,
+                               "ttl_seconds": self.ttl_seconds}
+        if self.uses != 1:  # defaults left out, so the revision of existing policies does not change
+            out["uses"] = self.uses
+        if self.escalate_after_seconds is not None:
+            out["escalate_after_seconds"] = self.escalate_after_seconds
+            out["escalate_to"] = list(self.escalate_to)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +135,7 @@ class Rule:
         if self.message:
             out["message"] = self.message
         if self.approval:
-            out["approval"] = {"approvers": list(self.approval.approvers), "quorum": self.approval.quorum,
-                               "ttl_seconds": self.approval.ttl_seconds}
+            out["approval"] = self.approval.to_dict()
         if self.constrain:
             out["constrain"] = [{o.op: o.spec} for o in self.constrain]
         if self.limit:
@@ -436,15 +448,40 @@ def _approval(r: _Reader, value: Any, path: tuple[str | int, ...]) -> Approval |
     d = r.mapping(value, path, FIELDS["approval"], "approval", required=("approvers",))
     if not d:
         return None
-    approvers = r.strings(d.get("approvers", []), (*path, "approvers"), "approval.approvers")
+    approvers = _approvers(r, d, path, "approvers")
     if "approvers" in d and not approvers:
         r.error((*path, "approvers"), "approval.approvers must name at least one approver")
-    for i, a in enumerate(approvers):
-        if not re.fullmatch(r"(role|user):[^\s:]+", a):
-            r.error((*path, "approvers", i), f"approvers are 'role:NAME' or 'user:ID', got {a!r}")
     quorum = r.integer(d.get("quorum", 1), (*path, "quorum"), "approval.quorum", 1) or 1
     ttl = r.duration(d["ttl"], (*path, "ttl"), "approval.ttl") if "ttl" in d else 86400.0
-    return Approval(approvers=approvers, quorum=quorum, ttl_seconds=int(ttl or 86400))
+    uses = r.integer(d.get("uses", 1), (*path, "uses"), "approval.uses", 1) or 1
+    ttl_seconds = int(ttl or 86400)
+    after: int | None = None
+    escalate_to: tuple[str, ...] = ()
+    if "escalate_after" in d or "escalate_to" in d:
+        if "escalate_after" not in d or "escalate_to" not in d:
+            missing = "escalate_to" if "escalate_after" in d else "escalate_after"
+            given = "escalate_after" if missing == "escalate_to" else "escalate_to"
+            r.error(path, f"approval.{given} needs approval.{missing} too")
+        else:
+            seconds = r.duration(d["escalate_after"], (*path, "escalate_after"), "approval.escalate_after")
+            escalate_to = _approvers(r, d, path, "escalate_to")
+            if not escalate_to:
+                r.error((*path, "escalate_to"), "approval.escalate_to must name at least one approver")
+            if seconds is not None:
+                after = max(1, int(seconds))
+                if after >= ttl_seconds:
+                    r.error((*path, "escalate_after"), f"approval.escalate_after ({after} s) must be shorter "
+                            f"than the ttl ({ttl_seconds} s), or the review expires before it escalates")
+    return Approval(approvers=approvers, quorum=quorum, ttl_seconds=ttl_seconds, uses=uses,
+                    escalate_after_seconds=after, escalate_to=escalate_to)
+
+
+def _approvers(r: _Reader, d: dict[str, Any], path: tuple[str | int, ...], name: str) -> tuple[str, ...]:
+    entries = r.strings(d.get(name, []), (*path, name), f"approval.{name}")
+    for i, a in enumerate(entries):
+        if not re.fullmatch(r"(role|user):[^\s:]+", a):
+            r.error((*path, name, i), f"approvers are 'role:NAME' or 'user:ID', got {a!r}")
+    return entries
 
 
 def _limit(r: _Reader, value: Any, path: tuple[str | int, ...]) -> Limit | None:

@@ -77,7 +77,9 @@ def _compile_policy(policy: Policy) -> _CompiledPolicy:
     for rule in policy.rules:
         approval = None
         if rule.approval is not None:
-            approval = ApprovalRequirement(rule.approval.approvers, rule.approval.quorum, rule.approval.ttl_seconds)
+            approval = ApprovalRequirement(rule.approval.approvers, rule.approval.quorum, rule.approval.ttl_seconds,
+                                           rule.approval.uses, rule.approval.escalate_after_seconds,
+                                           rule.approval.escalate_to)
         loc = rule.location
         rules.append(_CompiledRule(
             policy=policy.name,

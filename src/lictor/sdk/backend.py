@@ -8,7 +8,7 @@ call and in a coroutine. The local one calls :meth:`lictor.runtime.Gateway.decid
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from lictor.model import Action, Decision
 
@@ -20,11 +20,19 @@ __all__ = ["Backend", "LocalBackend"]
 
 @runtime_checkable
 class Backend(Protocol):
-    """What a :class:`~lictor.sdk.Guard` needs: a decision for an action, sync and async, and a close."""
+    """What a :class:`~lictor.sdk.Guard` needs: a decision for an action, sync and async, waiting
+    for a review's outcome, and a close."""
 
     def decide(self, action: Action) -> Decision: ...
 
     async def adecide(self, action: Action) -> Decision: ...
+
+    def wait_review(self, review_id: str, timeout: float) -> dict[str, Any]:
+        """The review as an agent sees it (``id``, ``status``, ``approvers``, ``expires_at``, ``uses``,
+        ``uses_allowed``) once its status changes, or after ``timeout`` seconds."""
+        ...
+
+    async def await_review(self, review_id: str, timeout: float) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
 
@@ -45,6 +53,17 @@ class LocalBackend:
     async def adecide(self, action: Action) -> Decision:
         # awaits the audit log's group commit on the loop, so concurrent calls share one commit
         return await self.gateway.adecide(action)
+
+    def wait_review(self, review_id: str, timeout: float) -> dict[str, Any]:
+        import time
+
+        review = self.gateway.wait_review(review_id, timeout)  # wakes on the desk's steps
+        return {**review.summary(time.time()), "uses": review.uses, "uses_allowed": review.uses_allowed}
+
+    async def await_review(self, review_id: str, timeout: float) -> dict[str, Any]:
+        import asyncio
+
+        return await asyncio.to_thread(self.wait_review, review_id, timeout)
 
     def close(self) -> None:
         if self.owned:

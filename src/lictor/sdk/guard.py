@@ -116,18 +116,24 @@ class Guard:
 
     def tool(self, *, system: str, name: str | None = None, kind: str = "tool_call",
              principal: Source = None, agent: Source = None, resource: Source = None,
-             context: ContextSource = None) -> Callable[[Callable[P, R]], Callable[P, R]]:
+             context: ContextSource = None,
+             wait_for_approval: float | None = None) -> Callable[[Callable[P, R]], Callable[P, R]]:
         """Guard a function (sync or async): each call is decided first, as an action of ``system``
         named ``name`` (default: the function's name) whose ``args`` are the call's arguments.
         ``principal``, ``agent`` and ``resource`` are fixed values (the model's object, its JSON form
         or an id) or functions returning one on each call; ``context`` is a dict or a function
         returning one. On BLOCK the function does not run and :class:`~lictor.sdk.tool.Blocked` is
-        raised; on CONSTRAIN it runs with the constrained arguments."""
+        raised; on CONSTRAIN it runs with the constrained arguments. With ``wait_for_approval``
+        (seconds), a BLOCK that holds the call for a review waits up to that long for people to
+        decide: approved, the call is submitted again presenting the approval and goes ahead as
+        that decision says; otherwise :class:`~lictor.sdk.tool.Blocked` is raised with ``status``
+        ``rejected``, ``expired`` or ``timeout``."""
 
         def decorate(fn: Callable[P, R]) -> Callable[P, R]:
             spec = ToolSpec(fn, system=system, name=name, kind=kind, principal=principal, agent=agent,
-                            resource=resource, context=context)
-            return cast(Callable[P, R], wrap(spec, self.backend.decide, self.backend.adecide))
+                            resource=resource, context=context, wait_for_approval=wait_for_approval)
+            return cast(Callable[P, R], wrap(spec, self.backend.decide, self.backend.adecide,
+                                             self.backend.wait_review, self.backend.await_review))
 
         return decorate
 

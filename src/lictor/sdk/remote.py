@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from lictor.errors import ConfigError, GatewayError, InputError
 from lictor.model import Action, Decision, RuleError, Verdict
@@ -29,13 +29,15 @@ from lictor.model import Action, Decision, RuleError, Verdict
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT", "INPUT_STATUSES", "RETRY_STATUSES", "RemoteBackend",
+__all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT", "INPUT_STATUSES", "MAX_WAIT", "RETRY_STATUSES", "RemoteBackend",
            "new_request_id"]
 
 #: Seconds each attempt may take (connecting, sending, waiting for the answer), by default.
 DEFAULT_TIMEOUT = 5.0
 #: How many times a safe request is resent after a connection error or a 502/503/504, by default.
 DEFAULT_RETRIES = 2
+#: The longest one long poll of a review waits, in seconds (the gateway's own limit).
+MAX_WAIT = 60.0
 #: The answers that mean "a proxy or the gateway is briefly unavailable; try again".
 RETRY_STATUSES = frozenset({502, 503, 504})
 #: The answers that mean "this input is wrong" (RFC 9457 problems listing each error's JSON path).
@@ -126,19 +128,35 @@ class RemoteBackend:
             return self._unreached(exc)
         return self._decision(data)
 
+    # ----------------------------------------------------------------------- reviews
+
+    def wait_review(self, review_id: str, timeout: float) -> dict[str, Any]:
+        """Long-poll ``GET /v1/reviews/{id}?wait=`` (at most :data:`MAX_WAIT` seconds at a time)."""
+        wait = max(0.0, min(float(timeout), MAX_WAIT))
+        data = self.request("GET", _review_path(review_id, wait), timeout=self.timeout + wait)
+        return _review(data)
+
+    async def await_review(self, review_id: str, timeout: float) -> dict[str, Any]:
+        """:meth:`wait_review` on the async connection pool."""
+        wait = max(0.0, min(float(timeout), MAX_WAIT))
+        data = await self.arequest("GET", _review_path(review_id, wait), timeout=self.timeout + wait)
+        return _review(data)
+
     # ----------------------------------------------------------------------- requests
 
-    def request(self, method: str, path: str, *, json: Mapping[str, Any] | None = None) -> Any:
+    def request(self, method: str, path: str, *, json: Mapping[str, Any] | None = None,
+                timeout: float | None = None) -> Any:
         """Send one request and return its JSON answer. It is resent after a connection error or a
         502/503/504 only when that is safe: a GET, or a body that carries a ``request_id``. Raises
-        :class:`InputError` (400/413/422) or :class:`GatewayError` (any other failure)."""
+        :class:`InputError` (400/413/422) or :class:`GatewayError` (any other failure). ``timeout``
+        replaces the backend's for this request (a long poll waits longer)."""
         import httpx
 
         attempt = 0
         while True:
             failure: httpx.Response | httpx.TransportError
             try:
-                response = self._sync_client().request(method, path, json=json)
+                response = self._sync_client().request(method, path, json=json, **_timeout(timeout))
             except httpx.TransportError as exc:
                 failure = exc
             except UnicodeEncodeError as exc:
@@ -152,7 +170,8 @@ class RemoteBackend:
             self._sleep(self._delay(attempt, failure))
             attempt += 1
 
-    async def arequest(self, method: str, path: str, *, json: Mapping[str, Any] | None = None) -> Any:
+    async def arequest(self, method: str, path: str, *, json: Mapping[str, Any] | None = None,
+                       timeout: float | None = None) -> Any:
         """:meth:`request` on the async connection pool."""
         import httpx
 
@@ -160,7 +179,7 @@ class RemoteBackend:
         while True:
             failure: httpx.Response | httpx.TransportError
             try:
-                response = await self._async_client_().request(method, path, json=json)
+                response = await self._async_client_().request(method, path, json=json, **_timeout(timeout))
             except httpx.TransportError as exc:
                 failure = exc
             except UnicodeEncodeError as exc:
@@ -285,6 +304,24 @@ class RemoteBackend:
         now = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
         return Decision(decision_id=f"dec_unreached_{secrets.token_hex(12)}", verdict=verdict,
                         errors=(note,), timestamp=now)
+
+
+def _timeout(seconds: float | None) -> dict[str, Any]:
+    if seconds is None:
+        return {}
+    import httpx
+
+    return {"timeout": httpx.Timeout(seconds)}
+
+
+def _review_path(review_id: str, wait: float) -> str:
+    return f"/v1/reviews/{quote(review_id, safe='')}?wait={wait:.3f}"
+
+
+def _review(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict) or not isinstance(data.get("status"), str):
+        raise GatewayError("the gateway answered something that is not a review")
+    return data
 
 
 def _with_request_id(action: Action) -> Action:

@@ -2,6 +2,11 @@
 decided, and then run the function as it was called (ALLOW, LOG), with the constrained arguments
 (CONSTRAIN), or not at all (BLOCK: :class:`Blocked` is raised).
 
+With ``wait_for_approval=SECONDS``, a BLOCK that opened (or found) a pending review waits for people
+to decide it, up to that long: once approved, the same action is submitted again presenting the
+review as its ``approval`` and the function runs as that decision says; rejected, expired or still
+pending when time runs out, :class:`Blocked` is raised with ``status`` saying which.
+
 The action's ``args`` are the call's bound arguments with defaults applied, by parameter name; a
 ``*args`` parameter becomes a list under its name and ``**kwargs`` are merged in. A first parameter
 named ``self`` or ``cls`` is passed through and left out. Every argument must be JSON data (str, int,
@@ -10,15 +15,17 @@ float, bool, None, list, dict with string keys); anything else is refused before
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from lictor.errors import InputError, InternalError, LictorError
 from lictor.model import KINDS, Action, Agent, Decision, Principal, Resource, Verdict
 
-__all__ = ["Blocked", "Part", "Source", "ToolSpec", "wrap"]
+__all__ = ["Blocked", "Part", "Source", "ToolSpec", "Waiter", "wrap"]
 
 #: A principal, agent or resource as the decorator takes it: the model's object, its JSON form, or
 #: just its id.
@@ -26,6 +33,8 @@ Part = Principal | Agent | Resource | Mapping[str, Any] | str | None
 #: A fixed value, or a function called on every call that returns one (the current user, say).
 Source = Part | Callable[[], Part]
 ContextSource = Mapping[str, Any] | Callable[[], Mapping[str, Any] | None] | None
+#: How the wrapper waits on a review: (review id, seconds) -> the review as an agent sees it.
+Waiter = Callable[[str, float], dict[str, Any]]
 
 _SKIPPED = ("self", "cls")
 
@@ -33,18 +42,25 @@ _SKIPPED = ("self", "cls")
 class Blocked(LictorError):
     """An action the gateway blocked, so the guarded function did not run. ``decision`` is the whole
     Decision; ``reasons`` and ``errors`` say why, and ``review_id`` names the review that may lift the
-    block (None when there is none)."""
+    block (None when there is none). ``status`` is the review's status (``pending``, or after
+    ``wait_for_approval`` its outcome: ``rejected``, ``expired``, or ``timeout`` when nobody decided
+    in time); None without a review."""
 
     code = "blocked"
 
-    def __init__(self, decision: Decision) -> None:
+    def __init__(self, decision: Decision, *, status: str | None = None) -> None:
         self.decision = decision
         self.reasons = decision.reasons
         self.errors = decision.errors
         self.review = decision.review
         review_id = decision.review.get("id") if decision.review else None
         self.review_id: str | None = review_id if isinstance(review_id, str) else None
-        super().__init__(_blocked_message(decision))
+        given = decision.review.get("status") if decision.review else None
+        self.status: str | None = status if status is not None else given if isinstance(given, str) else None
+        message = _blocked_message(decision)
+        if status == "timeout":
+            message += " (no decision on the review in time)"
+        super().__init__(message)
 
 
 def _blocked_message(decision: Decision) -> str:
@@ -86,9 +102,15 @@ class ToolSpec:
 
     def __init__(self, fn: Callable[..., Any], *, system: str, name: str | None = None,
                  kind: str = "tool_call", principal: Source = None, agent: Source = None,
-                 resource: Source = None, context: ContextSource = None) -> None:
+                 resource: Source = None, context: ContextSource = None,
+                 wait_for_approval: float | None = None) -> None:
         if kind not in KINDS:
             raise InputError(f"unknown kind {kind!r} (allowed: {', '.join(KINDS)})", path="$.kind")
+        if wait_for_approval is not None and (isinstance(wait_for_approval, bool) or not isinstance(
+                wait_for_approval, int | float) or not wait_for_approval > 0):
+            raise InputError(f"wait_for_approval is a positive number of seconds, got {wait_for_approval!r}",
+                             path="wait_for_approval")
+        self.wait_for_approval = float(wait_for_approval) if wait_for_approval is not None else None
         self.fn = fn
         self.qualname = getattr(fn, "__qualname__", repr(fn))
         self.signature = inspect.signature(fn)
@@ -202,15 +224,46 @@ class ToolSpec:
         return tuple(positional), keywords
 
 
+def _pending_review(spec: ToolSpec, decision: Decision) -> str | None:
+    """The id of the pending review a BLOCK decision opened, when the spec waits for approvals."""
+    if spec.wait_for_approval is None or decision.verdict is not Verdict.BLOCK or not decision.review:
+        return None
+    review_id = decision.review.get("id")
+    if decision.review.get("status") != "pending" or not isinstance(review_id, str):
+        return None
+    return review_id
+
+
+def _outcome(decision: Decision, review: Mapping[str, Any]) -> Blocked:
+    """Blocked with the review's outcome (``timeout`` when still pending)."""
+    status = str(review.get("status", "pending"))
+    summary = {**(decision.review or {}), **{k: v for k, v in review.items()
+                                              if k in ("id", "status", "approvers", "expires_at")}}
+    return Blocked(dataclasses.replace(decision, review=summary),
+                   status="timeout" if status == "pending" else status)
+
+
 def wrap(spec: ToolSpec, decide: Callable[[Action], Decision],
-         adecide: Callable[[Action], Awaitable[Decision]]) -> Callable[..., Any]:
-    """The guarded function: sync or async like the original, with its name, docstring and signature."""
+         adecide: Callable[[Action], Awaitable[Decision]], wait: Waiter | None = None,
+         await_: Callable[[str, float], Awaitable[dict[str, Any]]] | None = None) -> Callable[..., Any]:
+    """The guarded function: sync or async like the original, with its name, docstring and signature.
+    ``wait`` and ``await_`` wait on a review (needed with ``wait_for_approval``)."""
     fn: Callable[..., Any] = spec.fn
     if inspect.iscoroutinefunction(fn):
         @functools.wraps(fn)
         async def guarded_async(*args: Any, **kwargs: Any) -> Any:
             bound = spec.bind(args, kwargs)
-            decision = await adecide(spec.action(bound))
+            action = spec.action(bound)
+            decision = await adecide(action)
+            review_id = _pending_review(spec, decision)
+            if review_id is not None and await_ is not None and spec.wait_for_approval is not None:
+                deadline = time.monotonic() + spec.wait_for_approval
+                review: dict[str, Any] = dict(decision.review or {})
+                while review.get("status") == "pending" and (left := deadline - time.monotonic()) > 0:
+                    review = await await_(review_id, left)
+                if review.get("status") != "approved":
+                    raise _outcome(decision, review)
+                decision = await adecide(dataclasses.replace(action, approval=review_id))
             call_args, call_kwargs = spec.call(decision, bound, args, kwargs)
             return await fn(*call_args, **call_kwargs)
 
@@ -219,7 +272,17 @@ def wrap(spec: ToolSpec, decide: Callable[[Action], Decision],
     @functools.wraps(fn)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         bound = spec.bind(args, kwargs)
-        decision = decide(spec.action(bound))
+        action = spec.action(bound)
+        decision = decide(action)
+        review_id = _pending_review(spec, decision)
+        if review_id is not None and wait is not None and spec.wait_for_approval is not None:
+            deadline = time.monotonic() + spec.wait_for_approval
+            review: dict[str, Any] = dict(decision.review or {})
+            while review.get("status") == "pending" and (left := deadline - time.monotonic()) > 0:
+                review = wait(review_id, left)
+            if review.get("status") != "approved":
+                raise _outcome(decision, review)
+            decision = decide(dataclasses.replace(action, approval=review_id))
         call_args, call_kwargs = spec.call(decision, bound, args, kwargs)
         return fn(*call_args, **call_kwargs)
 

@@ -10,6 +10,9 @@
 ``sqlite:///:memory:`` is refused: an audit store that vanishes with its connection is no audit store
 (use ``memory://`` in tests). The PostgreSQL backend and its driver are imported only when used.
 
+Review change signals between gateway processes (:func:`open_review_signal`) use Redis pub/sub
+when Redis is configured, PostgreSQL ``LISTEN``/``NOTIFY`` otherwise on PostgreSQL.
+
 The counters of ``limit`` rules (:class:`~lictor.policy.limits.LimitStore`) are opened the same way
 by :func:`open_limit_store`: ``memory://`` in this process, ``redis://HOST:6379/0`` (or
 ``rediss://``, ``unix://``) shared by several gateway processes (``pip install lictor[redis]``).
@@ -26,9 +29,10 @@ from lictor.store.memory import MemoryStore
 from lictor.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
+    from lictor.oversight.port import ReviewSignal
     from lictor.policy.limits import LimitStore
 
-__all__ = ["MemoryStore", "SqliteStore", "open_limit_store", "open_store"]
+__all__ = ["MemoryStore", "SqliteStore", "open_limit_store", "open_review_signal", "open_store"]
 
 _SCHEMES = ("memory", "sqlite", "postgresql", "postgres")
 _LIMIT_SCHEMES = ("memory", "redis", "rediss", "unix")
@@ -50,7 +54,10 @@ def open_store(url: str) -> AuditStore:
 
 
 def open_limit_store(url: str) -> LimitStore:
-    """The counters of ``limit`` rules that ``url`` names; a Redis store connects on its first hit."""
+    """Review change signals between gateway processes (:func:`open_review_signal`) use Redis pub/sub
+when Redis is configured, PostgreSQL ``LISTEN``/``NOTIFY`` otherwise on PostgreSQL.
+
+The counters of ``limit`` rules that ``url`` names; a Redis store connects on its first hit."""
     scheme = _scheme(url, _LIMIT_SCHEMES, _LIMIT_SCHEMES, "limit store", "redis")
     if scheme == "memory":
         from lictor.policy.limits import InMemoryLimitStore
@@ -61,6 +68,20 @@ def open_limit_store(url: str) -> LimitStore:
         raise ConfigError("the Redis limit store needs the redis client: install lictor[redis]",
                           path="redis") from exc
     return RedisLimitStore(url)
+
+
+def open_review_signal(database: str, redis: str | None) -> ReviewSignal | None:
+    """How gateway processes tell each other that a review changed: Redis pub/sub when ``redis`` is
+    set, else PostgreSQL ``LISTEN``/``NOTIFY`` when ``database`` is PostgreSQL, else None (one
+    process, or waiters that poll). Nothing connects until it is used."""
+    if redis is not None:
+        _scheme(redis, _LIMIT_SCHEMES[1:], _LIMIT_SCHEMES[1:], "Redis", "redis")
+        from lictor.store.signals import RedisReviewSignal
+        return RedisReviewSignal(redis)
+    if _scheme(database, _SCHEMES, _SCHEMES[:3], "audit store", "audit.store") in ("postgresql", "postgres"):
+        from lictor.store.signals import PostgresReviewSignal
+        return PostgresReviewSignal(database)
+    return None
 
 
 def _scheme(url: str, schemes: tuple[str, ...], shown: tuple[str, ...], what: str, setting: str) -> str:

@@ -110,6 +110,15 @@ def _reviews(real: str) -> tuple[str, ...]:
     )
 
 
+def _review_escalation(real: str) -> tuple[str, ...]:
+    return (
+        # when an undecided review escalates (NULL when it never does, or did already): the sweep's index
+        f"ALTER TABLE review ADD COLUMN escalate_at {real}",
+        "CREATE INDEX review_escalate ON review (escalate_at)",
+        "CREATE INDEX review_expiry ON review (status, expires_at)",
+    )
+
+
 def _empty(blob: str) -> str:
     return "X''" if blob == "BLOB" else "'\\x'::bytea"
 
@@ -133,4 +142,6 @@ MIGRATIONS: Final = (
         postgres=(*_index_and_keys("BYTEA", "DOUBLE PRECISION", "BIGINT"), *_BACKFILL_POSTGRES),
     ),
     Migration(name="0004_reviews", sqlite=_reviews("REAL"), postgres=_reviews("DOUBLE PRECISION")),
+    Migration(name="0005_review_escalation", sqlite=_review_escalation("REAL"),
+              postgres=_review_escalation("DOUBLE PRECISION")),
 )

@@ -45,7 +45,7 @@ from lictor.store.batch import (
 )
 from lictor.store.migrations import MIGRATIONS
 
-__all__ = ["PostgresStore"]
+__all__ = ["PostgresStore", "split_url"]
 
 T = TypeVar("T")
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -56,6 +56,22 @@ def _advisory_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
+def split_url(url: str) -> tuple[str, str | None, str, str]:
+    """A ``postgresql://`` URL as (libpq connection string without ``schema``, the schema or None,
+    ``host:port/db`` to name it in messages, the password to mask in them)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigError(f"not a PostgreSQL URL (scheme {parts.scheme!r})", path="audit.store")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [value for key, value in query if key == "schema"]
+    schema = schemas[-1] if schemas else None
+    if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
+        raise ConfigError(f"schema {schema!r} is not a lower-case SQL identifier", path="audit.store")
+    rest = [(key, value) for key, value in query if key != "schema"]
+    where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or '/'}"
+    return urlunsplit(parts._replace(query=urlencode(rest))), schema, where, parts.password or ""
+
+
 class PostgresStore:
     """A durable audit store in the database of ``url`` (``postgresql://user@host:port/db``).
 
@@ -64,20 +80,7 @@ class PostgresStore:
     """
 
     def __init__(self, url: str, *, connect_timeout: float = 10.0) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("postgresql", "postgres"):
-            raise ConfigError(f"not a PostgreSQL URL (scheme {parts.scheme!r})", path="audit.store")
-        self._password = parts.password or ""
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        schemas = [value for key, value in query if key == "schema"]
-        self._schema = schemas[-1] if schemas else None
-        if self._schema is not None and not _SCHEMA_NAME.fullmatch(self._schema):
-            raise ConfigError(f"schema {self._schema!r} is not a lower-case SQL identifier",
-                              path="audit.store")
-        rest = [(key, value) for key, value in query if key != "schema"]
-        self._conninfo = urlunsplit(parts._replace(query=urlencode(rest)))
-        host = parts.hostname or "localhost"
-        self._where = f"{host}:{parts.port or 5432}{parts.path or '/'}"
+        self._conninfo, self._schema, self._where, self._password = split_url(url)
         self._connect_timeout = connect_timeout
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
@@ -425,6 +428,13 @@ class PostgresStore:
     def expire_review(self, review_id: str, now: float) -> ReviewRequest | None:
         change = reviews.expire_change(now)
         return self._run(lambda conn: reviews.change_review(conn, "%s", review_id, change, " FOR UPDATE"))
+
+    def escalate_review(self, review_id: str, now: float) -> ReviewRequest | None:
+        change = reviews.escalate_change(now)
+        return self._run(lambda conn: reviews.change_review(conn, "%s", review_id, change, " FOR UPDATE"))
+
+    def due_reviews(self, now: float, limit: int = 100) -> list[ReviewRequest]:
+        return self._run(lambda conn: reviews.due_reviews(conn, "%s", now, limit))
 
     def forget_subject(self, subject: str) -> int:
         return self._run(lambda conn: reviews.forget_subject(conn, "%s", subject))

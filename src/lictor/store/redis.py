@@ -28,7 +28,7 @@ import redis
 
 from lictor.errors import ConfigError, InternalError
 
-__all__ = ["DEFAULT_PREFIX", "RedisLimitStore"]
+__all__ = ["DEFAULT_PREFIX", "RedisLimitStore", "connect"]
 
 DEFAULT_PREFIX = "lictor"
 #: Keys outlive their window by this much, so that hits stamped by a gateway whose clock runs a
@@ -52,6 +52,37 @@ return count
 """
 
 
+def connect(url: str, *, connect_timeout: float = 1.0, timeout: float | None = 1.0) -> tuple[redis.Redis, str, str, str]:
+    """A client for the Redis ``url`` names (connecting on first use), as (client, key prefix,
+    ``host:port/db`` to name it in messages, the password to mask in them); ConfigError when the URL
+    is not one."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(f"not a Redis URL (scheme {parts.scheme!r}); use redis://, rediss:// or "
+                          "unix://", path="redis")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefixes = [value for key, value in query if key == "prefix"]
+    prefix = prefixes[-1] if prefixes else DEFAULT_PREFIX
+    if not _PREFIX.fullmatch(prefix):
+        raise ConfigError(f"prefix {prefix!r} is not 1 to 64 letters, digits or _.:-", path="redis")
+    others = urlencode([(k, v) for k, v in query if k != "prefix"])
+    rest = url.partition("?")[0] + (f"?{others}" if others else "")  # unix:///PATH keeps its slashes
+    password = parts.password or ""
+    where = parts.path if parts.scheme == "unix" else parts.netloc.rpartition("@")[2] + parts.path
+    if parts.scheme != "unix" and not _DB.fullmatch(parts.path):
+        raise ConfigError(f"the database of a Redis URL is a number (redis://HOST:6379/0), got "
+                          f"{parts.path!r}", path="redis")
+    try:
+        if parts.scheme != "unix":  # a port that is not a number is refused now, not at the first use
+            where = f"{parts.hostname or 'localhost'}:{parts.port or 6379}/{parts.path[1:] or 0}"
+        client: redis.Redis = redis.Redis.from_url(rest, socket_connect_timeout=connect_timeout,
+                                                   socket_timeout=timeout)
+    except (ValueError, TypeError, redis.RedisError) as exc:
+        text = f"cannot use the Redis URL for {where}: {exc}"
+        raise ConfigError(text.replace(password, "***") if password else text, path="redis") from exc
+    return client, prefix, where, password
+
+
 class RedisLimitStore:
     """A :class:`~lictor.policy.limits.LimitStore` in the Redis at ``url``.
 
@@ -61,30 +92,8 @@ class RedisLimitStore:
     """
 
     def __init__(self, url: str, *, connect_timeout: float = 1.0, timeout: float = 1.0) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("redis", "rediss", "unix"):
-            raise ConfigError(f"not a Redis URL (scheme {parts.scheme!r}); use redis://, rediss:// or "
-                              "unix://", path="redis")
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        prefixes = [value for key, value in query if key == "prefix"]
-        self.prefix = prefixes[-1] if prefixes else DEFAULT_PREFIX
-        if not _PREFIX.fullmatch(self.prefix):
-            raise ConfigError(f"prefix {self.prefix!r} is not 1 to 64 letters, digits or _.:-",
-                              path="redis")
-        others = urlencode([(k, v) for k, v in query if k != "prefix"])
-        rest = url.partition("?")[0] + (f"?{others}" if others else "")  # unix:///PATH keeps its slashes
-        self._password = parts.password or ""
-        self._where = parts.path if parts.scheme == "unix" else parts.netloc.rpartition("@")[2] + parts.path
-        if parts.scheme != "unix" and not _DB.fullmatch(parts.path):
-            raise ConfigError(f"the database of a Redis URL is a number (redis://HOST:6379/0), got "
-                              f"{parts.path!r}", path="redis")
-        try:
-            if parts.scheme != "unix":  # a port that is not a number is refused now, not at the first hit
-                self._where = f"{parts.hostname or 'localhost'}:{parts.port or 6379}/{parts.path[1:] or 0}"
-            self._client: redis.Redis = redis.Redis.from_url(
-                rest, socket_connect_timeout=connect_timeout, socket_timeout=timeout)
-        except (ValueError, TypeError, redis.RedisError) as exc:
-            raise ConfigError(self._message("cannot use the Redis URL for", exc), path="redis") from exc
+        self._client, self.prefix, self._where, self._password = connect(
+            url, connect_timeout=connect_timeout, timeout=timeout)
         self._script = self._client.register_script(_HIT)
         self._member = f"{os.getpid():x}.{os.urandom(6).hex()}."
         self._serial = itertools.count()

@@ -20,6 +20,7 @@ from lictor.oversight import (
     ReviewRequest,
     apply_act,
     apply_use,
+    escalate,
     expire,
     forget,
 )
@@ -28,6 +29,8 @@ __all__ = [
     "MemoryReviews",
     "act_change",
     "change_review",
+    "due_reviews",
+    "escalate_change",
     "expire_change",
     "find_review",
     "find_reviews",
@@ -41,14 +44,26 @@ class _Conn(Protocol):
     def execute(self, query: Any, params: Any = ..., /) -> Any: ...
 
 
-_COLUMNS = "id, action_hash, agent_id, system, status, created_at, expires_at, doc"
+_COLUMNS = "id, action_hash, agent_id, system, status, created_at, expires_at, doc, escalate_at"
 
 Change = Callable[[ReviewRequest], ReviewRequest | None]
 
 
 def _row(review: ReviewRequest) -> tuple[Any, ...]:
     return (review.id, review.action_hash, review.agent_id or "", review.system, review.status, review.created_at,
-            review.expires_at, json.dumps(review.to_dict(), separators=(",", ":")))
+            review.expires_at, json.dumps(review.to_dict(), separators=(",", ":")), _escalate_at(review))
+
+
+def _escalate_at(review: ReviewRequest) -> float | None:
+    """When the sweep should escalate the review: None once it escalated, or when it never does."""
+    return review.escalate_at if review.escalated_at is None and review.status == "pending" else None
+
+
+def _due(review: ReviewRequest, now: float) -> bool:
+    if review.status in ("pending", "approved") and review.expires_at <= now:
+        return True
+    due = _escalate_at(review)
+    return due is not None and due <= now
 
 
 def _review(doc: Any) -> ReviewRequest:
@@ -61,7 +76,7 @@ def open_review(conn: _Conn, mark: str, review: ReviewRequest, now: float) -> tu
                        (review.action_hash, review.agent_id or "", now)).fetchone()
     if row is not None:
         return _review(row[0]), False
-    conn.execute(f"INSERT INTO review ({_COLUMNS}) VALUES ({', '.join([mark] * 8)})", _row(review))
+    conn.execute(f"INSERT INTO review ({_COLUMNS}) VALUES ({', '.join([mark] * 9)})", _row(review))
     return review, True
 
 
@@ -105,9 +120,19 @@ def change_review(conn: _Conn, mark: str, review_id: str, change: Change, lock: 
         raise ReviewError(f"there is no review {review_id!r}", reason="not_found")
     changed = change(review)
     if changed is not None:
-        conn.execute(f"UPDATE review SET status = {mark}, doc = {mark} WHERE id = {mark}",
-                     (changed.status, _row(changed)[7], changed.id))
+        row = _row(changed)
+        conn.execute(f"UPDATE review SET status = {mark}, doc = {mark}, escalate_at = {mark} WHERE id = {mark}",
+                     (changed.status, row[7], row[8], changed.id))
     return changed
+
+
+def due_reviews(conn: _Conn, mark: str, now: float, limit: int) -> list[ReviewRequest]:
+    """Open reviews past their expiry, and pending ones past their escalation time, oldest first."""
+    rows = conn.execute(
+        f"SELECT doc FROM review WHERE (status IN ('pending', 'approved') AND expires_at <= {mark})"
+        f" OR (status = 'pending' AND escalate_at <= {mark}) ORDER BY created_at, id LIMIT {int(limit)}",
+        (now, now)).fetchall()
+    return [_review(row[0]) for row in rows]
 
 
 def act_change(reviewer: Reviewer, verdict: str, comment: str, now: float) -> Change:
@@ -116,6 +141,10 @@ def act_change(reviewer: Reviewer, verdict: str, comment: str, now: float) -> Ch
 
 def use_change(action_hash: str, now: float) -> Change:
     return lambda review: apply_use(review, action_hash, now)
+
+
+def escalate_change(now: float) -> Change:
+    return lambda review: escalate(review, now)
 
 
 def expire_change(now: float) -> Change:
@@ -139,7 +168,7 @@ def forget_subject(conn: _Conn, mark: str, subject: str) -> int:
         if outcome is True:
             conn.execute(f"DELETE FROM review WHERE id = {mark}", (review_id,))
         elif isinstance(outcome, ReviewRequest):
-            conn.execute(f"UPDATE review SET doc = {mark} WHERE id = {mark}", (_row(outcome)[-1], review_id))
+            conn.execute(f"UPDATE review SET doc = {mark} WHERE id = {mark}", (_row(outcome)[7], review_id))
         else:
             continue
         changed += 1
@@ -199,6 +228,14 @@ class MemoryReviews:
 
     def expire_review(self, review_id: str, now: float) -> ReviewRequest | None:
         return self._change(review_id, expire_change(now))
+
+    def escalate_review(self, review_id: str, now: float) -> ReviewRequest | None:
+        return self._change(review_id, escalate_change(now))
+
+    def due_reviews(self, now: float, limit: int = 100) -> list[ReviewRequest]:
+        with self._reviews_lock:
+            found = sorted(self._reviews.values(), key=lambda r: (r.created_at, r.id))
+        return [r for r in found if _due(r, now)][:limit]
 
     def forget_subject(self, subject: str) -> int:
         changed = 0

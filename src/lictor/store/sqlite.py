@@ -418,6 +418,13 @@ class SqliteStore:
         change = reviews.expire_change(now)
         return self._run(lambda conn: reviews.change_review(conn, "?", review_id, change))
 
+    def escalate_review(self, review_id: str, now: float) -> ReviewRequest | None:
+        change = reviews.escalate_change(now)
+        return self._run(lambda conn: reviews.change_review(conn, "?", review_id, change))
+
+    def due_reviews(self, now: float, limit: int = 100) -> list[ReviewRequest]:
+        return self._run(lambda conn: reviews.due_reviews(conn, "?", now, limit))
+
     def forget_subject(self, subject: str) -> int:
         return self._run(lambda conn: reviews.forget_subject(conn, "?", subject))
 
