@@ -1,0 +1,182 @@
+"""Prompt-injection and jailbreak detection: scored combinations of cues (an override verb with an
+instruction object, a reveal verb with the system prompt, a persona with a bypass, text addressed
+to the model inside tool output) found in folded, de-leeted, de-spaced text.
+
+How a scan goes:
+
+1. ``fold`` (NFKC, look-alikes, invisible characters), then lower case and leetspeak folded
+   (``0→o 1→i 3→e 4→a 5→s 7→t @→a $→s``; a second view reads ``1`` as ``l`` when the text has one);
+   letters spaced or dotted apart (``i g n o r e``, ``i.g.n.o.r.e``) are joined, a wider gap
+   becoming one space. Every view keeps an exact map back to the original text.
+2. A prefilter: text with none of the cue stems (and no spaced letters) is done after one regex
+   pass. This is the path almost all benign text takes.
+3. Cue patterns, each with a weight, typed by category. Patterns are bounded (no nested unbounded
+   repetition), so a scan is linear in the text.
+4. Each cue's score is raised by the other cues near it (within ``window`` characters):
+   ``s + (1 - s) * 0.6 * support`` where ``support`` is the noisy-or of their weights. A weak cue
+   alone ("pretend you are", "no restrictions") stays below the threshold; together they pass it.
+5. Cues at or above ``threshold`` become hits; overlapping hits of one type are merged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from lictor.detect.base import Hit
+from lictor.detect.injection_cues import CUES, PREFILTER, Cue
+from lictor.detect.normalize import Folded, fold
+
+__all__ = ["TYPES", "InjectionDetector"]
+
+TYPES = (
+    "injection.delimiter",
+    "injection.jailbreak",
+    "injection.override",
+    "injection.roleplay",
+    "injection.system_prompt",
+    "injection.tool_output",
+)
+
+_LEET_I = str.maketrans("0134578@$", "oieastbas")
+_LEET_L = str.maketrans("0134578@$", "oleastbas")
+# letters (after leet folding) standing alone, separated by 1-3 separator characters, 4 or more
+_SPACED = re.compile(r"(?<![a-z])[a-z](?:[ .\-_*|/\\,:;+~'\"`]{1,3}[a-z](?![a-z])){3,}")
+_SPACED_GAP = re.compile(r"[ .\-_*|/\\,:;+~'\"`]{1,3}")
+_CLASS = str.maketrans({chr(i): ("a" if chr(i).isalnum() or chr(i) in "@$" else " ") for i in range(128)})
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    type: str
+    weight: float
+    start: int  # in the original text
+    end: int
+
+
+def _despace(text: str) -> Folded | None:
+    """Join letters written apart (``i g n o r e``); a gap wider than the narrowest one in the run
+    becomes one space (a word break). None when there are none. The map points into ``text``."""
+    pieces: list[str] = []
+    folded_at: list[int] = []
+    original_at: list[int] = []
+    last = length = 0
+    for run in _SPACED.finditer(text):
+        gaps = list(_SPACED_GAP.finditer(text, run.start(), run.end()))
+        narrow = min(g.end() - g.start() for g in gaps)
+        pieces.append(text[last:run.start()])
+        length += run.start() - last
+        at = run.start()
+        for gap in gaps:
+            folded_at.append(length)
+            original_at.append(at)
+            pieces.append(text[at])  # the letter before this gap
+            length += 1
+            if gap.end() - gap.start() > narrow:
+                folded_at.append(length)
+                original_at.append(gap.start())
+                pieces.append(" ")
+                length += 1
+            at = gap.end()
+        folded_at.append(length)
+        original_at.append(at)
+        pieces.append(text[at])  # the last letter
+        length += 1
+        folded_at.append(length)
+        original_at.append(run.end())
+        last = run.end()
+    if not pieces:
+        return None
+    pieces.append(text[last:])
+    return Folded("".join(pieces), text, tuple(folded_at), tuple(original_at))
+
+
+class InjectionDetector:
+    """Prompt injection and jailbreak attempts (types in ``TYPES``).
+
+    Options: ``threshold`` (0..1, default 0.5) below which a cue is not reported; ``window``
+    (characters, default 300) within which cues support each other; ``extra_cues``, a mapping from
+    a type to a list of regular expressions (matched against the folded, lower-cased text) added as
+    strong cues of that type; ``disabled_types``, types never reported."""
+
+    name = "injection"
+    version = "1"
+    types: tuple[str, ...] = ("injection.*",)
+
+    def __init__(self, *, threshold: float = 0.5, window: int = 300,
+                 extra_cues: dict[str, list[str]] | None = None,
+                 disabled_types: Iterable[str] = ()) -> None:
+        self.threshold = float(threshold)
+        self.window = int(window)
+        self.disabled = frozenset(disabled_types)
+        self.cues: list[Cue] = [c for c in CUES if c.type not in self.disabled]
+        for type_, patterns in (extra_cues or {}).items():
+            for pattern in patterns:
+                self.cues.append(Cue(type_, 0.9, re.compile(pattern), ""))
+
+    def _views(self, folded: Folded) -> list[tuple[str, Folded | None]]:
+        """The texts to match (lower case, leet folded, de-spaced) with maps into ``folded``."""
+        lower = folded.text.lower()
+        if len(lower) != len(folded.text):  # a lower case that changes length: keep the case
+            lower = folded.text
+        views: list[tuple[str, Folded | None]] = [(lower.translate(_LEET_I), None)]
+        if "1" in lower:
+            views.append((lower.translate(_LEET_L), None))
+        for text, _ in list(views):
+            if "a a a a" in text.translate(_CLASS):
+                spaced = _despace(text)
+                if spaced is not None:
+                    views.append((spaced.text, spaced))
+        return views
+
+    def scan(self, text: str) -> list[Hit]:
+        if not text:
+            return []
+        folded = fold(text)
+        found: list[_Found] = []
+        seen: set[tuple[str, int, int]] = set()
+        for view, inner in self._views(folded):
+            if PREFILTER.search(view) is None and not any(c.custom for c in self.cues):
+                continue
+            for cue in self.cues:
+                if cue.needle and cue.needle not in view:
+                    continue
+                for match in cue.pattern.finditer(view):
+                    start, end = match.span()
+                    if inner is not None:
+                        start, end = inner.span(start, end)
+                    start, end = folded.span(start, end)
+                    key = (cue.type, start, end)
+                    if key not in seen:
+                        seen.add(key)
+                        found.append(_Found(cue.type, cue.weight, start, end))
+        return self._score(found)
+
+    def _score(self, found: list[_Found]) -> list[Hit]:
+        if not found:
+            return []
+        found.sort(key=lambda f: f.start)
+        hits: list[Hit] = []
+        for i, cue in enumerate(found):
+            miss = 1.0
+            for j, other in enumerate(found):
+                if j != i and abs(other.start - cue.start) <= self.window and (
+                        other.type != cue.type or other.start >= cue.end or other.end <= cue.start):
+                    miss *= 1.0 - other.weight
+            score = cue.weight + (1.0 - cue.weight) * 0.6 * (1.0 - miss)
+            if score >= self.threshold:
+                hits.append(Hit(cue.type, cue.start, cue.end, round(min(score, 1.0), 3)))
+        return _merge(hits)
+
+
+def _merge(hits: list[Hit]) -> list[Hit]:
+    """Overlapping hits of one type become one, with the higher score."""
+    out: list[Hit] = []
+    for hit in sorted(hits, key=lambda h: (h.type, h.start, h.end)):
+        if out and out[-1].type == hit.type and hit.start < out[-1].end:
+            last = out[-1]
+            out[-1] = Hit(last.type, last.start, max(last.end, hit.end), max(last.score, hit.score))
+        else:
+            out.append(hit)
+    return sorted(out, key=lambda h: (h.start, h.type))
