@@ -47,8 +47,7 @@ _ROT13_CUES = re.compile(
     re.IGNORECASE,
 )
 _COMMON = frozenset(
-    "the and you your to of all ignore instructions previous is are this that with for system "
-    "prompt now must a in it not".split()
+    ["the", "and", "you", "your", "to", "of", "all", "ignore", "instructions", "previous", "is", "are", "this", "that", "with", "for", "system", "prompt", "now", "must", "a", "in", "it", "not"]
 )
 _ROT13 = str.maketrans(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",

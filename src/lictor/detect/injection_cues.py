@@ -1,3 +1,4 @@
+
 """The cues of the injection detector: bounded regular expressions over folded, lower-cased,
 de-leeted text, each with a type and a weight.
 
@@ -147,15 +148,15 @@ _RAW: list[tuple[str, float, str, str]] = [
     ("injection.roleplay", 0.8, rf"(?<![a-z]){_PERSONA}\W{{1,4}}(?:(?:to{_G}be|that{_G}you(?:'re|{_G}are)?|you(?:'re|{_G}are)|as|like)\W{{1,4}})?"
      rf"(?:(?:a|an|the)\W{{1,4}})?(?:\w{{1,15}}\W{{1,4}})?{_AI}\W{{1,4}}(?:(?:that|who|which)\W{{1,4}}(?:has|have|is|doesn'?t|does\W{{1,4}}not|"
      rf"can|will|never)\W{{1,4}}|with\W{{1,4}}|without\W{{1,4}}|free\W{{1,4}}(?:of|from)\W{{1,4}}|not\W{{1,4}}bound\W{{1,4}}by\W{{1,4}})", ""),
-    ("injection.roleplay", 0.6, rf"(?<![a-z])(?:stay|remain|keep|stay\W{{1,4}}fully|never\W{{1,4}}break|don'?t\W{{1,4}}break|"
-     rf"do\W{{1,4}}not\W{{1,4}}break|never\W{{1,4}}leave|without\W{{1,4}}breaking)\W{{1,4}}(?:in\W{{1,4}})?(?:of\W{{1,4}})?character", ""),
+    ("injection.roleplay", 0.6, r"(?<![a-z])(?:stay|remain|keep|stay\W{1,4}fully|never\W{1,4}break|don'?t\W{1,4}break|"
+     r"do\W{1,4}not\W{1,4}break|never\W{1,4}leave|without\W{1,4}breaking)\W{1,4}(?:in\W{1,4})?(?:of\W{1,4})?character", ""),
     ("injection.roleplay", 0.85, rf"(?<![a-z])you(?:'re|\W{{1,4}}are)\W{{1,4}}(?:no\W{{1,4}}longer|not|now\W{{1,4}}free\W{{1,4}}from|"
      rf"not\W{{1,4}}really)\W{{1,4}}(?:(?:a|an|just)\W{{1,4}})?(?:{_AI}|bound\W{{1,4}}by|restricted\W{{1,4}}by|limited\W{{1,4}}by|"
      rf"required\W{{1,4}}to\W{{1,4}}follow|an?\W{{1,4}}assistant|programmed)", ""),
     ("injection.roleplay", 0.7, rf"(?<![a-z])(?:stop|quit|cease)\W{{1,4}}(?:being|acting\W{{1,4}}(?:as|like))\W{{1,4}}(?:(?:a|an)\W{{1,4}})?"
      rf"(?:{_AI}|helpful|assistant|polite|ethical|safe)", ""),
-    ("injection.roleplay", 0.35, rf"(?<![a-z])(?:in\W{{1,4}}this|let'?s|imagine\W{{1,4}}a)\W{{1,4}}(?:\w{{1,15}}\W{{1,4}})?(?:hypothetical|fictional|"
-     rf"imaginary|fantasy|alternate|parallel)\W{{1,4}}(?:world|universe|scenario|story|setting|game|reality)", ""),
+    ("injection.roleplay", 0.35, r"(?<![a-z])(?:in\W{1,4}this|let'?s|imagine\W{1,4}a)\W{1,4}(?:\w{1,15}\W{1,4})?(?:hypothetical|fictional|"
+     r"imaginary|fantasy|alternate|parallel)\W{1,4}(?:world|universe|scenario|story|setting|game|reality)", ""),
     ("injection.roleplay", 0.7, r"(?<![a-z])(?:dead|late|deceased)\W{1,4}(?:grandma|grandmother|granny|grandpa|grandfather)"
      r"\W{1,4}(?:\w{1,15}\W{1,4}){0,4}?(?:used\W{1,4}to|would)\W{1,4}(?:tell|read|recite|whisper|sing|explain)", ""),
     # --- jailbreak (DAN and its relatives, unrestricted modes)
@@ -170,8 +171,8 @@ _RAW: list[tuple[str, float, str, str]] = [
     ("injection.jailbreak", 0.3, r"(?<![a-z])jailbr(?:eak|oken|eaking)", "jailbr"),
     ("injection.jailbreak", 0.75, rf"(?<![a-z])(?:unrestricted|unfiltered|uncensored|unlimited|unbound|evil|chaos|opposite|no{_G}limits?|"
      rf"no{_G}rules|no{_G}restrictions|freedom|unchained|unhinged|rogue|anarchy|amoral|jailbreak|stan|dude|aim)\W{{1,4}}mode(?![a-z])", ""),
-    ("injection.jailbreak", 0.45, rf"(?<![a-z])(?:god|sudo|admin|root|superuser|debug|maintenance|test(?:ing)?|dev)\W{{1,4}}mode\W{{1,4}}"
-     rf"(?:is\W{{1,4}})?(?:now\W{{1,4}})?(?:enabled|activated|on|engaged|unlocked)", ""),
+    ("injection.jailbreak", 0.45, r"(?<![a-z])(?:god|sudo|admin|root|superuser|debug|maintenance|test(?:ing)?|dev)\W{1,4}mode\W{1,4}"
+     r"(?:is\W{1,4})?(?:now\W{1,4})?(?:enabled|activated|on|engaged|unlocked)", ""),
     ("injection.jailbreak", 0.45, rf"(?<![a-z])(?:no|without|zero|free{_G}(?:of|from)|not{_G}(?:bound|limited|restricted|constrained|held)"
      rf"{_G}by|unbound{_G}by|beyond|regardless{_G}of|devoid{_G}of|ignoring)\W{{1,4}}(?:(?:any|all|of|the|usual|typical|normal|standard|"
      rf"built\W?in|such)\W{{1,4}}){{0,3}}{_LIMITS}(?![a-z])", ""),
@@ -181,71 +182,71 @@ _RAW: list[tuple[str, float, str, str]] = [
      rf"google|programmed|built\W?in|ai|usage)\W{{1,4}}(?:\w{{1,15}}\W{{1,4}})?{_LIMITS}", ""),
     ("injection.jailbreak", 0.75, rf"(?<![a-z])(?:you|your|ai|assistant|model)\W{{1,4}}(?:\w{{1,15}}\W{{1,4}})?(?:have|has|with|are\W{{1,4}}under)\W{{1,4}}"
      rf"(?:no|zero)\W{{1,4}}(?:\w{{1,15}}\W{{1,4}})?{_LIMITS}", ""),
-    ("injection.jailbreak", 0.8, rf"(?<![a-z])(?:you\W{{1,4}}(?:will|must|shall|should|can|may)\W{{1,4}}never|never\W{{1,4}}ever|"
-     rf"you\W{{1,4}}(?:can(?:not|'t)|must\W{{1,4}}not|won'?t|will\W{{1,4}}not)\W{{1,4}}(?:ever\W{{1,4}})?)\W{{0,4}}(?:refuse|decline|reject|deny|say\W{{1,4}}no)", ""),
+    ("injection.jailbreak", 0.8, r"(?<![a-z])(?:you\W{1,4}(?:will|must|shall|should|can|may)\W{1,4}never|never\W{1,4}ever|"
+     r"you\W{1,4}(?:can(?:not|'t)|must\W{1,4}not|won'?t|will\W{1,4}not)\W{1,4}(?:ever\W{1,4})?)\W{0,4}(?:refuse|decline|reject|deny|say\W{1,4}no)", ""),
     ("injection.jailbreak", 0.3, r"(?<![a-z])never\W{1,4}(?:refuse|decline)", ""),
-    ("injection.jailbreak", 0.75, rf"(?<![a-z])(?:answer|respond|reply)\W{{1,4}}(?:to\W{{1,4}})?(?:any|every|all)\W{{1,4}}(?:\w{{1,15}}\W{{1,4}})?"
-     rf"(?:questions?|requests?|prompts?|query|queries)\W{{1,4}}(?:\w{{1,15}}\W{{1,4}})?(?:without|regardless|no\W{{1,4}}matter|even\W{{1,4}}if)", ""),
-    ("injection.jailbreak", 0.8, rf"(?<![a-z])(?:openai|anthropic|content|usage|safety)\W{{1,4}}(?:polic(?:y|ies)|guidelines|rules|filters?)"
-     rf"\W{{1,4}}(?:do(?:es)?\W{{1,4}}not|don'?t|doesn'?t|no\W{{1,4}}longer|never)\W{{1,4}}apply", ""),
-    ("injection.jailbreak", 0.7, rf"(?<![a-z])(?:morals?|ethics|ethical\W{{1,4}}(?:concerns|guidelines|rules))\W{{1,4}}(?:do(?:es)?\W{{1,4}}not|"
-     rf"don'?t|doesn'?t|no\W{{1,4}}longer)\W{{1,4}}(?:apply|matter|exist)", ""),
-    ("injection.jailbreak", 0.8, rf"(?<![a-z])(?:break|broken|breaking|set|be|are|now)\W{{1,4}}free\W{{1,4}}(?:from|of)\W{{1,4}}(?:(?:the|your|all|its|"
-     rf"typical|usual)\W{{1,4}}){{0,3}}(?:confines|restrictions|rules|limitations|chains|shackles|constraints|programming|guidelines)", ""),
-    ("injection.jailbreak", 0.3, rf"(?<![a-z])(?:two|2|both)\W{{1,4}}(?:different\W{{1,4}}|separate\W{{1,4}})?(?:responses|answers|replies|outputs)", ""),
-    ("injection.jailbreak", 0.35, rf"(?<![a-z])tokens?\W{{1,4}}(?:\w{{1,15}}\W{{1,4}}){{0,4}}?(?:deducted|lose|lost|die|run\W{{1,4}}out|cease\W{{1,4}}to\W{{1,4}}exist)", ""),
-    ("injection.jailbreak", 0.5, rf"(?<![a-z])(?:can|will|able\W{{1,4}}to)\W{{1,4}}(?:now\W{{1,4}})?do\W{{1,4}}anything(?:\W{{1,4}}(?:i|you|the\W{{1,4}}user)\W{{1,4}}"
-     rf"(?:ask|want|request))?", ""),
+    ("injection.jailbreak", 0.75, r"(?<![a-z])(?:answer|respond|reply)\W{1,4}(?:to\W{1,4})?(?:any|every|all)\W{1,4}(?:\w{1,15}\W{1,4})?"
+     r"(?:questions?|requests?|prompts?|query|queries)\W{1,4}(?:\w{1,15}\W{1,4})?(?:without|regardless|no\W{1,4}matter|even\W{1,4}if)", ""),
+    ("injection.jailbreak", 0.8, r"(?<![a-z])(?:openai|anthropic|content|usage|safety)\W{1,4}(?:polic(?:y|ies)|guidelines|rules|filters?)"
+     r"\W{1,4}(?:do(?:es)?\W{1,4}not|don'?t|doesn'?t|no\W{1,4}longer|never)\W{1,4}apply", ""),
+    ("injection.jailbreak", 0.7, r"(?<![a-z])(?:morals?|ethics|ethical\W{1,4}(?:concerns|guidelines|rules))\W{1,4}(?:do(?:es)?\W{1,4}not|"
+     r"don'?t|doesn'?t|no\W{1,4}longer)\W{1,4}(?:apply|matter|exist)", ""),
+    ("injection.jailbreak", 0.8, r"(?<![a-z])(?:break|broken|breaking|set|be|are|now)\W{1,4}free\W{1,4}(?:from|of)\W{1,4}(?:(?:the|your|all|its|"
+     r"typical|usual)\W{1,4}){0,3}(?:confines|restrictions|rules|limitations|chains|shackles|constraints|programming|guidelines)", ""),
+    ("injection.jailbreak", 0.3, r"(?<![a-z])(?:two|2|both)\W{1,4}(?:different\W{1,4}|separate\W{1,4})?(?:responses|answers|replies|outputs)", ""),
+    ("injection.jailbreak", 0.35, r"(?<![a-z])tokens?\W{1,4}(?:\w{1,15}\W{1,4}){0,4}?(?:deducted|lose|lost|die|run\W{1,4}out|cease\W{1,4}to\W{1,4}exist)", ""),
+    ("injection.jailbreak", 0.5, r"(?<![a-z])(?:can|will|able\W{1,4}to)\W{1,4}(?:now\W{1,4})?do\W{1,4}anything(?:\W{1,4}(?:i|you|the\W{1,4}user)\W{1,4}"
+     r"(?:ask|want|request))?", ""),
     # --- text in tool output or documents addressed to the model
     ("injection.tool_output", 0.8, rf"(?<![a-z])(?:dear|hey|hi|hello|attention|note\W{{1,4}}to|message\W{{1,4}}to|to)?\W{{0,4}}(?:the\W{{1,4}})?"
      rf"{_AI}s?\W{{0,3}}[:,]\W{{0,4}}(?:please\W{{1,4}})?(?:ignore|disregard|forget|you\W{{1,4}}(?:must|should|are|need|have|will)|"
      rf"do\W{{1,4}}not|don'?t|send|forward|email|delete|remove|transfer|execute|run|call|open|visit|navigate|go\W{{1,4}}to|fetch|"
      rf"download|include|append|insert|add|reply|respond|tell|say|output|print|write|summari[sz]e|stop|instead|important|"
      rf"before|when|after|new\W{{1,4}}instructions)", ""),
-    ("injection.tool_output", 0.55, rf"(?<![a-z])(?:the\W{{1,4}})?(?:assistant|agent|bot)s?\W{{0,3}}[:,]\W{{0,4}}(?:please\W{{1,4}})?"
-     rf"(?:ignore|disregard|forget|you\W{{1,4}}must|new\W{{1,4}}instructions|do\W{{1,4}}not\W{{1,4}}(?:tell|inform|mention))", ""),
+    ("injection.tool_output", 0.55, r"(?<![a-z])(?:the\W{1,4})?(?:assistant|agent|bot)s?\W{0,3}[:,]\W{0,4}(?:please\W{1,4})?"
+     r"(?:ignore|disregard|forget|you\W{1,4}must|new\W{1,4}instructions|do\W{1,4}not\W{1,4}(?:tell|inform|mention))", ""),
     ("injection.tool_output", 0.8, rf"(?<![a-z])(?:note|message|instructions?|directive|reminder|notice|memo|request|command|"
      rf"hint|p\.?s\.?)s?\W{{1,4}}(?:to|for)\W{{1,4}}(?:the|any|all|every)?\W{{0,4}}{_AI}s?(?![a-z])", ""),
     ("injection.tool_output", 0.5, rf"(?<![a-z])(?:note|message|instructions?|directive|reminder|notice|memo|command)s?\W{{1,4}}"
      rf"(?:to|for)\W{{1,4}}(?:the|any|all|every)\W{{1,4}}{_AGENTISH}s?(?![a-z])\W{{0,3}}:", ""),
     ("injection.tool_output", 0.85, rf"(?<![a-z])if\W{{1,4}}you\W{{1,4}}(?:are|'re)\W{{1,4}}(?:(?:a|an|the)\W{{1,4}})?{_AI}"
      rf"(?:\W{{1,4}}(?:\w{{1,15}}\W{{1,4}})?(?:reading|processing|summari[sz]ing|parsing|that|who|analy[sz]ing|assistant|agent))?", ""),
-    ("injection.tool_output", 0.45, rf"(?<![a-z])if\W{{1,4}}you\W{{1,4}}(?:are|'re)\W{{1,4}}(?:(?:a|an|the)\W{{1,4}})?(?:assistant|agent|model|bot)"
-     rf"\W{{1,4}}(?:reading|processing|summari[sz]ing|parsing|analy[sz]ing)", ""),
+    ("injection.tool_output", 0.45, r"(?<![a-z])if\W{1,4}you\W{1,4}(?:are|'re)\W{1,4}(?:(?:a|an|the)\W{1,4})?(?:assistant|agent|model|bot)"
+     r"\W{1,4}(?:reading|processing|summari[sz]ing|parsing|analy[sz]ing)", ""),
     ("injection.tool_output", 0.35, rf"(?<![a-z])(?:when|once|as\W{{1,4}}soon\W{{1,4}}as|after|before|while|if)\W{{1,4}}(?:you|the\W{{1,4}}"
      rf"{_AGENTISH})\W{{1,4}}(?:read|see|process|summari[sz]e|encounter|parse|analy[sz]e|reach|ingest|retrieve)\W{{1,4}}"
      rf"(?:this|these|the\W{{1,4}}following)", ""),
     ("injection.tool_output", 0.45, r"<!--(?:(?!-->)[\s\S]){0,400}?(?:ignore|instructions?|assistant|(?<![a-z])ai(?![a-z])|llm|"
      r"language\W{1,4}model|you\W{1,4}must|system\W{1,4}prompt|do\W{1,4}not\W{1,4}tell|(?<![a-z])model(?![a-z]))", "<!--"),
-    ("injection.tool_output", 0.55, rf"(?<![a-z])(?:do\W{{1,4}}not|don'?t|never|without)\W{{1,4}}(?:tell|telling|inform|informing|notify|"
-     rf"notifying|alert|alerting|mention|mentioning|let|letting|show|showing|reveal|revealing|warn|warning)\W{{1,4}}(?:this\W{{1,4}}"
-     rf"(?:to\W{{1,4}})?)?(?:the\W{{1,4}})?(?:user|human|customer|operator|owner)(?![a-z])", ""),
-    ("injection.tool_output", 0.85, rf"(?<![a-z])(?:ignore|disregard|forget|override|bypass)\W{{1,4}}(?:what\W{{1,4}})?(?:the\W{{1,4}}|this\W{{1,4}}|your\W{{1,4}})?"
-     rf"(?:user|human|customer|operator)(?:'?s)?\W{{1,4}}(?:original\W{{1,4}}|actual\W{{1,4}})?(?:requests?|questions?|instructions?|messages?|"
-     rf"inputs?|prompts?|asks|asked|said|wants|says|task|query)", ""),
-    ("injection.tool_output", 0.65, rf"(?<![a-z])(?:send|forward|email|e\W?mail|upload|post|transmit|exfiltrate|leak|copy|share|submit|"
-     rf"include|append|encode)\W{{1,4}}(?:(?:all|the|this|their|your|any|every|user'?s?|his|her|entire|full|whole|of)\W{{1,4}}){{0,3}}"
-     rf"(?:conversation|chat\W{{1,4}}(?:history|log)|conversation\W{{1,4}}history|previous\W{{1,4}}messages|credentials|passwords?|"
-     rf"api\W?keys?|secrets?|(?:access\W{{1,4}}|auth\W{{1,4}}|session\W{{1,4}})?tokens?|private\W{{1,4}}keys?|session\W{{1,4}}cookies?|cookies|"
-     rf"ssh\W{{1,4}}keys?|env(?:ironment)?\W{{1,4}}variables|system\W{{1,4}}prompt|personal\W{{1,4}}(?:data|information|details)|"
-     rf"memory|memories|user\W{{1,4}}data)\W{{1,4}}(?:\w{{1,15}}\W{{1,4}})?(?:to|at|via|using|into)\W{{1,4}}(?:https?:|www\.|\[|"
-     rf"[a-z0-9._%+-]{{1,64}}@|this\W{{1,4}}(?:url|address|email|endpoint|link|server|webhook)|the\W{{1,4}}following|attacker|"
-     rf"evil|external|my\W{{1,4}}(?:server|email|endpoint|webhook)|(?:the\W{{1,4}})?(?:url|link|endpoint|webhook)\W{{1,4}}below)", ""),
+    ("injection.tool_output", 0.55, r"(?<![a-z])(?:do\W{1,4}not|don'?t|never|without)\W{1,4}(?:tell|telling|inform|informing|notify|"
+     r"notifying|alert|alerting|mention|mentioning|let|letting|show|showing|reveal|revealing|warn|warning)\W{1,4}(?:this\W{1,4}"
+     r"(?:to\W{1,4})?)?(?:the\W{1,4})?(?:user|human|customer|operator|owner)(?![a-z])", ""),
+    ("injection.tool_output", 0.85, r"(?<![a-z])(?:ignore|disregard|forget|override|bypass)\W{1,4}(?:what\W{1,4})?(?:the\W{1,4}|this\W{1,4}|your\W{1,4})?"
+     r"(?:user|human|customer|operator)(?:'?s)?\W{1,4}(?:original\W{1,4}|actual\W{1,4})?(?:requests?|questions?|instructions?|messages?|"
+     r"inputs?|prompts?|asks|asked|said|wants|says|task|query)", ""),
+    ("injection.tool_output", 0.65, r"(?<![a-z])(?:send|forward|email|e\W?mail|upload|post|transmit|exfiltrate|leak|copy|share|submit|"
+     r"include|append|encode)\W{1,4}(?:(?:all|the|this|their|your|any|every|user'?s?|his|her|entire|full|whole|of)\W{1,4}){0,3}"
+     r"(?:conversation|chat\W{1,4}(?:history|log)|conversation\W{1,4}history|previous\W{1,4}messages|credentials|passwords?|"
+     r"api\W?keys?|secrets?|(?:access\W{1,4}|auth\W{1,4}|session\W{1,4})?tokens?|private\W{1,4}keys?|session\W{1,4}cookies?|cookies|"
+     r"ssh\W{1,4}keys?|env(?:ironment)?\W{1,4}variables|system\W{1,4}prompt|personal\W{1,4}(?:data|information|details)|"
+     r"memory|memories|user\W{1,4}data)\W{1,4}(?:\w{1,15}\W{1,4})?(?:to|at|via|using|into)\W{1,4}(?:https?:|www\.|\[|"
+     r"[a-z0-9._%+-]{1,64}@|this\W{1,4}(?:url|address|email|endpoint|link|server|webhook)|the\W{1,4}following|attacker|"
+     r"evil|external|my\W{1,4}(?:server|email|endpoint|webhook)|(?:the\W{1,4})?(?:url|link|endpoint|webhook)\W{1,4}below)", ""),
     ("injection.tool_output", 0.75, rf"(?<![a-z])(?:important|urgent|attention|notice|warning|note|system\W{{1,4}}(?:notice|message|update|alert)|"
      rf"admin(?:istrator)?\W{{1,4}}(?:note|message)|priority|critical)\W{{0,3}}[:!]+\W{{0,4}}(?:{_AI}|the\W{{1,4}}assistant|"
      rf"ignore|disregard|new\W{{1,4}}instructions|instructions\W{{1,4}}for|before\W{{1,4}}(?:responding|answering|replying|you\W{{1,4}}"
      rf"(?:respond|answer|reply|continue|summari[sz]e))|when\W{{1,4}}(?:you|the\W{{1,4}}(?:assistant|model|ai))\W{{1,4}}(?:read|see|process|summari[sz]e))", ""),
-    ("injection.tool_output", 0.3, rf"(?<![a-z])(?:important|urgent|attention|notice|warning)\W{{0,3}}[:!]+\W{{0,4}}(?:you\W{{1,4}}(?:must|need|have|are)|do\W{{1,4}}not)", ""),
-    ("injection.tool_output", 0.4, rf"(?<![a-z])(?:before|instead\W{{1,4}}of)\W{{1,4}}(?:responding|answering|replying|summari[sz]ing|completing|"
-     rf"continuing)(?:\W{{1,4}}to\W{{1,4}}the\W{{1,4}}user)?\W{{1,4}}(?:you\W{{1,4}}must|first|please|make\W{{1,4}}sure|always)", ""),
-    ("injection.tool_output", 0.8, rf"(?<![a-z])(?:this|the\W{{1,4}}following)\W{{1,4}}(?:is|are)\W{{1,4}}(?:an?\W{{1,4}})?(?:(?:new|updated|additional|"
-     rf"important|urgent|official|priority)\W{{1,4}})?(?:instructions?|directives?|system\W{{1,4}}(?:message|prompt|instructions?|update))"
-     rf"\W{{1,4}}(?:from|by)\W{{1,4}}(?:the\W{{1,4}}|your\W{{1,4}})?(?:developers?|system|admin|administrator|openai|anthropic|"
-     rf"creators?|owners?|operators?)", ""),
-    ("injection.tool_output", 0.6, rf"(?<![a-z])(?:message|instructions?|note|update|directive|order)\W{{1,4}}from\W{{1,4}}(?:the\W{{1,4}})?"
-     rf"(?:system|developers?|administrator|admin|openai|anthropic|your\W{{1,4}}(?:creator|developer|owner))\W{{0,3}}[:!]", ""),
-    ("injection.tool_output", 0.4, rf"(?<![a-z])(?:the\W{{1,4}})?user\W{{1,4}}(?:has|have)\W{{1,4}}(?:already\W{{1,4}})?(?:authori[sz]ed|approved|"
-     rf"consented|given\W{{1,4}}(?:permission|consent)|agreed)\W{{1,4}}(?:you\W{{1,4}}|to\W{{1,4}}|that\W{{1,4}})", ""),
+    ("injection.tool_output", 0.3, r"(?<![a-z])(?:important|urgent|attention|notice|warning)\W{0,3}[:!]+\W{0,4}(?:you\W{1,4}(?:must|need|have|are)|do\W{1,4}not)", ""),
+    ("injection.tool_output", 0.4, r"(?<![a-z])(?:before|instead\W{1,4}of)\W{1,4}(?:responding|answering|replying|summari[sz]ing|completing|"
+     r"continuing)(?:\W{1,4}to\W{1,4}the\W{1,4}user)?\W{1,4}(?:you\W{1,4}must|first|please|make\W{1,4}sure|always)", ""),
+    ("injection.tool_output", 0.8, r"(?<![a-z])(?:this|the\W{1,4}following)\W{1,4}(?:is|are)\W{1,4}(?:an?\W{1,4})?(?:(?:new|updated|additional|"
+     r"important|urgent|official|priority)\W{1,4})?(?:instructions?|directives?|system\W{1,4}(?:message|prompt|instructions?|update))"
+     r"\W{1,4}(?:from|by)\W{1,4}(?:the\W{1,4}|your\W{1,4})?(?:developers?|system|admin|administrator|openai|anthropic|"
+     r"creators?|owners?|operators?)", ""),
+    ("injection.tool_output", 0.6, r"(?<![a-z])(?:message|instructions?|note|update|directive|order)\W{1,4}from\W{1,4}(?:the\W{1,4})?"
+     r"(?:system|developers?|administrator|admin|openai|anthropic|your\W{1,4}(?:creator|developer|owner))\W{0,3}[:!]", ""),
+    ("injection.tool_output", 0.4, r"(?<![a-z])(?:the\W{1,4})?user\W{1,4}(?:has|have)\W{1,4}(?:already\W{1,4})?(?:authori[sz]ed|approved|"
+     r"consented|given\W{1,4}(?:permission|consent)|agreed)\W{1,4}(?:you\W{1,4}|to\W{1,4}|that\W{1,4})", ""),
     # --- chat-template tokens and forged conversation turns
     ("injection.delimiter", 0.85, r"<\|(?:im_start|im_end|system|user|assistant|endoftext|begin_of_text|start_header_id|"
      r"end_header_id|eot_id|end|im_sep)\|>|\[/?inst\]|<</?sys>>|<(?:start|end)_of_turn>", ""),

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001, RUF002  (look-alike characters are this module's data)
 """Folding text before detection (NFKC, confusable look-alikes, invisible characters) while keeping
 a map from every folded position back to the original text, so findings point at the real span.
 
@@ -93,15 +94,15 @@ _LOOKALIKES = {
     "∕": "/", "＼": "\\", "⧸": "/", "․": ".", "‧": ".", "•": "*", "·": ".",
 }
 
-_INVISIBLE = frozenset(
-    [0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180E,
-     0x180F, 0x3164, 0xFEFF, 0xFFA0, 0xE0001, 0xE007F]
-    + list(range(0x200B, 0x2010))     # zero-width space, non-joiner, joiner; LRM, RLM
-    + list(range(0x202A, 0x202F))     # bidi embeddings and overrides
-    + list(range(0x2060, 0x2070))     # word joiner, invisible operators, bidi isolates
-    + list(range(0xFE00, 0xFE10))     # variation selectors
-    + list(range(0xFFF9, 0xFFFC))     # interlinear annotation
-)
+_INVISIBLE = frozenset([
+    0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180E,
+    0x180F, 0x3164, 0xFEFF, 0xFFA0, 0xE0001, 0xE007F,
+    *range(0x200B, 0x2010),     # zero-width space, non-joiner, joiner; LRM, RLM
+    *range(0x202A, 0x202F),     # bidi embeddings and overrides
+    *range(0x2060, 0x2070),     # word joiner, invisible operators, bidi isolates
+    *range(0xFE00, 0xFE10),     # variation selectors
+    *range(0xFFF9, 0xFFFC),     # interlinear annotation
+])
 
 # combining marks used with Latin, Greek and Cyrillic (not the vowel signs of other scripts)
 _DIACRITIC_BLOCKS = ((0x0300, 0x036F), (0x1AB0, 0x1AFF), (0x1DC0, 0x1DFF), (0x20D0, 0x20FF),
