@@ -119,22 +119,24 @@ def _decode(kind: str, run: str) -> tuple[str, str | None]:
 
 
 def _rot13(text: str) -> Iterator[Segment]:
-    """Runs of words whose rotations are common English words, ended by a word that is common
-    English as it stands."""
+    """Runs of words without a common English word among them, of which at least three rotate to
+    common English words."""
     if _ROT13_CUES.search(text) is None:
         return
     first = last = -1
     count = 0
     for word in _WORD.finditer(text):
         lower = word.group().lower()
-        if lower.translate(_ROT13) in _COMMON:
-            if first < 0:
-                first = word.start()
-            last, count = word.end(), count + 1
-        elif lower in _COMMON and first >= 0:
+        if lower in _COMMON:
             if count >= 3:
                 yield Segment(first, last, "rot13", text[first:last].translate(_ROT13))
             first, count = -1, 0
+            continue
+        if first < 0:
+            first = word.start()
+        last = word.end()
+        if lower.translate(_ROT13) in _COMMON:
+            count += 1
     if first >= 0 and count >= 3:
         yield Segment(first, last, "rot13", text[first:last].translate(_ROT13))
 

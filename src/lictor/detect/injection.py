@@ -65,6 +65,8 @@ def _despace(text: str) -> Folded | None:
     for run in _SPACED.finditer(text):
         gaps = list(_SPACED_GAP.finditer(text, run.start(), run.end()))
         narrow = min(g.end() - g.start() for g in gaps)
+        kinds = [g.group() for g in gaps]
+        usual = max(set(kinds), key=kinds.count)
         pieces.append(text[last:run.start()])
         length += run.start() - last
         at = run.start()
@@ -73,7 +75,8 @@ def _despace(text: str) -> Folded | None:
             original_at.append(at)
             pieces.append(text[at])  # the letter before this gap
             length += 1
-            if gap.end() - gap.start() > narrow:
+            if gap.end() - gap.start() > narrow or (gap.group() != usual and " " in gap.group()
+                                                     and " " not in usual):
                 folded_at.append(length)
                 original_at.append(gap.start())
                 pieces.append(" ")

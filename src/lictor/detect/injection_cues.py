@@ -39,19 +39,22 @@ _AI = (r"(?:ai|a\.i\.|artificial\W{0,2}intelligence|ai\W{0,2}(?:assistant|agent|
        r"claude|gemini|bard|copilot|llama|mistral)")
 _AGENTISH = r"(?:assistant|agent|model|bot|system)"
 
-_OVERRIDE_VERB = (
-    r"(?:ignor(?:e|ing)|disregard(?:ing)?|forget(?:ting)?|skip|discard|drop|abandon|neglect|"
-    r"overrid(?:e|ing)|overwrite|overrule|bypass|circumvent|set\W{0,4}aside|throw\W{0,4}out|"
+_IGNORE_VERB = (
+    r"(?:ignor(?:e|ing)|disregard(?:ing)?|forget(?:ting)?|overlook|set\W{0,4}aside|throw\W{0,4}out|"
     r"stop\W{0,4}(?:following|obeying)|(?:do\W{0,4}not|don'?t|never)\W{0,4}(?:follow|obey|adhere\W{0,4}to|"
-    r"comply\W{0,4}with|listen\W{0,4}to)|no\W{0,4}longer\W{0,4}(?:follow|obey)|erase|delete|clear|reset|"
-    r"wipe|cancel|never\W{0,4}mind|pay\W{0,4}no\W{0,4}attention\W{0,4}to)"
+    r"comply\W{0,4}with|listen\W{0,4}to)|no\W{0,4}longer\W{0,4}(?:follow|obey)|never\W{0,4}mind|"
+    r"pay\W{0,4}no\W{0,4}attention\W{0,4}to)"
 )
+_OTHER_VERB = (r"(?:skip|discard|drop|abandon|neglect|overrid(?:e|ing)|overwrite|overrule|bypass|circumvent|"
+               r"erase|delete|clear|reset|wipe|cancel|scrap|scratch|remove|disable|turn\W{0,4}off)")
+_OVERRIDE_VERB = rf"(?:{_IGNORE_VERB}|{_OTHER_VERB})"
+_AGE_STRONG = (r"(?:previous(?:ly)?|prior|preceding|earlier|above|foregoing|afore\w{0,12}|former|original|"
+               r"initial|system|developer|hidden|first|built\W?in)")
 _AGE = (r"(?:previous(?:ly)?|prior|preceding|earlier|above|foregoing|afore\w{0,12}|former|original|"
-        r"initial|past|system|developer|default|hidden|existing|current|old|given|first|pre\W?set|"
-        r"built\W?in|base|core|standing)")
+        r"initial|past|system|developer|hidden|first|pre\W?set|built\W?in)")
 _INSTR = (r"(?:instructions?|instruct|directions?|directives?|prompts?|rules?|guidelines?|guidance|"
-          r"constraints?|commands?|programming|training|conditioning|polic(?:y|ies)|restrictions?|"
-          r"safeguards?|guardrails?|limitations?|orders?|protocols?|principles|ethics|morals|"
+          r"constraints?|commands?|programming|training|conditioning|restrictions?|"
+          r"safeguards?|guardrails?|limitations?|protocols?|principles|ethics|morals|"
           r"configuration|system\W{0,4}prompt|context|conversation|messages?|inputs?|text|tasks?)")
 _INSTR_STRONG = (r"(?:instructions?|directions?|directives?|prompts?|rules|guidelines?|guidance|"
                  r"constraints?|commands|programming|training|conditioning|polic(?:y|ies)|restrictions|"
@@ -62,7 +65,7 @@ _REVEAL = (r"(?:reveal|show|print|display|output|repeat|recite|tell|give|share|l
 _SP_QUAL = (r"(?:system|initial|original|hidden|secret|internal|developer|pre\W?|starting|first|"
             r"confidential|base|meta|underlying|full|exact|entire|complete|verbatim|raw|private|"
             r"opening|preset|built\W?in)")
-_SP_OBJ = r"(?:prompts?|instructions?|directives?|preamble|system\W{0,4}message|guidelines|rules|configuration)"
+_SP_OBJ = r"(?:prompts?|instructions?|directives?|preamble|system\W{0,4}message|guidelines|rules)"
 _PERSONA = (r"(?:pretend(?:ing)?|imagine|suppose|act(?:ing)?|behave|role\W?play(?:ing)?|play\W{0,4}the\W{0,4}"
             r"(?:role|part)|take\W{0,4}on\W{0,4}the\W{0,4}(?:role|persona)|you\W{0,4}are\W{0,4}now|"
             r"you'?re\W{0,4}now|from\W{0,4}now\W{0,4}on\W{0,4}you\W{0,4}(?:are|will\W{0,4}be)|become|"
@@ -77,22 +80,33 @@ _LIMITS = (r"(?:restrictions?|limitations?|limits|filters?|filtering|censorship|
 
 _RAW: list[tuple[str, float, str, str]] = [
     # --- override: an override verb, an instruction object and a qualifier
-    ("injection.override", 0.9, rf"(?<![a-z]){_OVERRIDE_VERB}{_G}{_DET}{_AGE}{_G}{_F}{_INSTR}", ""),
+    ("injection.override", 0.9, rf"(?<![a-z]){_IGNORE_VERB}{_G}{_DET}{_AGE}{_G}{_F}{_INSTR}", ""),
+    ("injection.override", 0.85, rf"(?<![a-z]){_OTHER_VERB}{_G}{_DET}{_AGE_STRONG}{_G}{_F}{_INSTR_STRONG}", ""),
+    ("injection.override", 0.85, rf"(?<![a-z]){_OVERRIDE_VERB}{_G}{_DET}{_F}{_INSTR_STRONG}\W{{1,4}}(?:(?:that|which)\W{{1,4}})?"
+     rf"(?:above|before|so\W{{1,4}}far|previously|earlier|up\W{{1,4}}to\W{{1,4}}now|from\W{{1,4}}before|you(?:'ve|\W{{1,4}}have|"
+     rf"\W{{1,4}}were|\W{{1,4}}had)\W{{1,4}}(?:been\W{{1,4}})?(?:given|told|received|taught)|given\W{{1,4}}(?:to\W{{1,4}}you|earlier|before)|"
+     rf"that\W{{1,4}}came\W{{1,4}}before)", ""),
     ("injection.override", 0.85, rf"(?<![a-z]){_OVERRIDE_VERB}{_G}(?:all{_G}|any{_G})?(?:of{_G})?(?:your|its){_G}"
-     rf"(?:\w{{1,15}}{_G})?{_INSTR}", ""),
+     rf"(?:[\w']{{1,15}}{_G})?(?:{_INSTR}|polic(?:y|ies))", ""),
     ("injection.override", 0.8, rf"(?<![a-z]){_OVERRIDE_VERB}{_G}(?:all|any|every){_G}(?:of{_G})?(?:the{_G})?"
      rf"(?:\w{{1,15}}{_G})?{_INSTR_STRONG}", ""),
     ("injection.override", 0.4, rf"(?<![a-z]){_OVERRIDE_VERB}{_G}(?:the|my|these|those){_G}(?:\w{{1,15}}{_G})?"
      rf"{_INSTR_STRONG}", ""),
-    ("injection.override", 0.85, rf"(?<![a-z])(?:ignor(?:e|ing)|disregard|forget)\W{{1,4}}(?:about{_G})?(?:everything|all|"
-     rf"anything)\W{{1,4}}(?:(?:that|which){_G})?(?:you(?:'ve|{_G}have|{_G}were|{_G}had)?{_G}(?:been{_G})?"
-     rf"(?:told|taught|instructed|given|learned|programmed|trained|read)|above|before|prior|previously|so{_G}far|"
-     rf"until{_G}now|i{_G}(?:said|told\W{{1,4}}you)|said\W{{1,4}}(?:above|before|earlier)|in{_G}your)", ""),
+    ("injection.override", 0.85, rf"(?<![a-z]){_IGNORE_VERB}\W{{1,4}}(?:about{_G})?(?:everything|all|"
+     rf"anything|what|whatever)\W{{1,4}}(?:(?:that|which){_G})?(?:you(?:'ve|{_G}have|{_G}were|{_G}had)?{_G}(?:been{_G})?"
+     rf"(?:told|taught|instructed|asked|given|learned|programmed|trained|read)|above|before|prior|previously|so{_G}far|"
+     rf"until{_G}now|up{_G}to{_G}(?:now|this{_G}point|here)|said\W{{1,4}}(?:above|before|earlier)|in{_G}your)", ""),
+    ("injection.override", 0.85, r"(?<![a-z])(?:whatever|everything|anything|what|all)\W{1,4}(?:that\W{1,4})?you(?:'ve|\W{1,4}have|"
+     r"\W{1,4}were|\W{1,4}had)?\W{1,4}(?:been\W{1,4})?(?:told|given|instructed|taught|programmed|asked)\W{1,4}(?:[\w']{1,15}\W{1,4}){0,3}?"
+     r"(?:does\W{1,4}not|doesn'?t|no\W{1,4}longer|is\W{1,4}(?:now\W{1,4})?(?:void|irrelevant|cancell?ed|invalid))\W{0,4}(?:matters?|appl(?:y|ies)|count)?", ""),
+    ("injection.override", 0.85, rf"(?<![a-z]){_IGNORE_VERB}{_G}{_DET}{_INSTR_STRONG}\W{{1,4}}(?:in|from|of|inside|within)\W{{1,4}}"
+     rf"(?:your|the\W{{1,4}}system)", ""),
     ("injection.override", 0.4, r"(?<![a-z])(?:forget|ignore)\W{1,4}(?:everything|all\W{1,4}that)(?![a-z])", ""),
-    ("injection.override", 0.85, rf"(?<![a-z])(?:the{_G})?(?:above|previous|prior|preceding|earlier|original|old)"
-     rf"{_G}(?:instructions?|rules|prompts?|directions|directives|guidelines){_G}(?:are|were|is|was|have{_G}been)"
-     rf"{_G}(?:now{_G})?(?:void|null|invalid|cancell?ed|revoked|obsolete|outdated|fake|deprecated|"
-     rf"no{_G}longer{_G}(?:valid|apply|applicable|in{_G}effect)|overridden|superseded|replaced|irrelevant)", ""),
+    ("injection.override", 0.85, rf"(?<![a-z])(?:(?:the|your|all|of){_G}){{0,3}}(?:above|previous|prior|preceding|earlier|original|"
+     rf"old|initial|system)"
+     rf"{_G}(?:instructions?|rules|prompts?|directions|directives|guidelines|constraints|restrictions)"
+     rf"{_G}(?:(?:are|were|is|was|have{_G}been|has{_G}been|do|does){_G})?(?:now{_G})?(?:void|null|invalid|cancell?ed|revoked|obsolete|outdated|fake|deprecated|"
+     rf"no{_G}longer{_G}(?:valid|appl(?:y|ies)|applicable|in{_G}effect|matter)|not{_G}appl(?:y|ies)|n'?t{_G}appl(?:y|ies)|overridden|superseded|replaced|irrelevant)", ""),
     ("injection.override", 0.7, rf"(?<![a-z])your{_G}(?:new|real|actual|true|updated|only|next|sole){_G}"
      rf"(?:instructions?|task|goal|objective|mission|purpose|role|directive|orders?|job){_G}(?:is|are|will{_G}be|:)", ""),
     ("injection.override", 0.45, rf"(?<![a-z])(?:new|updated|real|actual|revised|override|overriding|secret|priority)"
@@ -105,14 +119,14 @@ _RAW: list[tuple[str, float, str, str]] = [
      r"(?:anweisung\w{0,3}|instruktion\w{0,3}|befehl\w{0,3}|regeln|vorgaben|richtlinien|systemprompt\w{0,2})", "") ,
     ("injection.override", 0.85, r"(?<![a-z])(?:ignor\w{0,4}|oubli\w{0,4}|olvid\w{0,4}|omit\w{0,4}|descart\w{0,4}|"
      r"dimentic\w{0,4}|esquec\w{0,4}|desconsider\w{0,4}|haz\W{1,4}caso\W{1,4}omiso\W{1,4}de)\W{1,4}(?:\w{1,15}\W{1,4}){0,3}?"
-     r"(?:consignes?|regles|instrucciones|indicaciones|reglas|directrices|istruzioni|regole|instrucoes|regras)"
+     r"(?:instructions|consignes?|regles|instrucciones|indicaciones|reglas|directrices|istruzioni|regole|instrucoes|regras)"
      r"(?:\W{1,4}\w{1,15}){0,2}?\W{1,4}(?:precedent\w{0,3}|anterior\w{0,3}|previ\w{0,3}|ci\W?dessus|precedenti)", ""),
-    ("injection.override", 0.85, r"(?:忽略|无视|忘记|忘掉|不要理会|忽视|不要遵守|不要遵循)[^。\n]{0,10}?(?:指令|指示|说明|规则|提示|设定|要求)", ""),
+    ("injection.override", 0.85, r"(?:忽略|无视|無視|忘记|忘記|忘掉|不要理会|不要理會|忽视|忽視|不要遵守|不要遵循)[^。\n]{0,10}?(?:指令|指示|說明|規則|说明|规则|提示|设定|要求)", ""),
     ("injection.override", 0.85, "(?:игнорируй|игнорировать|забудь|забудьте|проигнорируй)\\W{1,4}(?:\\w{1,15}\\W{1,4}){0,3}?"
      "(?:инструкции|указания|правила|команды)", ""),
     # --- system prompt extraction
     ("injection.system_prompt", 0.85, rf"(?<![a-z]){_REVEAL}{_G}(?:(?:me|us|out|back|is|are|was|were){_G})?"
-     rf"(?:(?:all|of|the|your|its|my|entire|whole|exact)\W{{1,4}}){{0,3}}{_SP_QUAL}{_G}{_SP_OBJ}", ""),
+     rf"(?:(?:all|of|the|your|my|entire|whole|exact)\W{{1,4}}){{0,3}}{_SP_QUAL}{_G}(?:{_SP_OBJ}|[a-z]{{1,15}}\W{{1,4}}prompts?)", ""),
     ("injection.system_prompt", 0.8, rf"(?<![a-z]){_REVEAL}{_G}(?:(?:me|us|out|back){_G})?(?:(?:all|of|the)\W{{1,4}}){{0,2}}"
      rf"your\W{{1,4}}(?:(?:\w{{1,15}})\W{{1,4}})?(?:prompts?|instructions|directives|preamble|programming|"
      rf"configuration|rules|guidelines)(?:\W{{1,4}}(?:verbatim|word\W{{1,4}}for\W{{1,4}}word|exactly|in\W{{1,4}}full|"
@@ -122,17 +136,33 @@ _RAW: list[tuple[str, float, str, str]] = [
      rf"programming|configuration|initiali[sz]ation|rules)", ""),
     ("injection.system_prompt", 0.85, rf"(?<![a-z])(?:repeat|print|output|copy|write|reproduce|show|return|echo|display|"
      rf"recite|say|type)\W{{1,4}}(?:(?:out|back|me){_G})?(?:everything|all|the\W{{1,4}}(?:text|words|content|message|lines?|"
-     rf"instructions|sentences?|paragraphs?)|what(?:\W{{1,4}}is)?\W{{1,4}}written)\W{{1,4}}(?:\w{{1,15}}\W{{1,4}})?"
+     rf"instructions|sentences?|paragraphs?)|what(?:\W{{1,4}}is)?\W{{1,4}}written)\W{{1,4}}(?:\w{{1,15}}\W{{1,4}}){{0,2}}?"
      rf"(?:above|before\W{{1,4}}(?:this|my|the)|prior\W{{1,4}}to|preceding|from\W{{1,4}}the\W{{1,4}}(?:start|beginning|top))", ""),
     ("injection.system_prompt", 0.6, r"(?<![a-z])(?:starting|beginning|begin|start)\W{1,4}with\W{1,4}.?you\W{1,4}are\W{1,4}(?:a|an|chat)", ""),
     ("injection.system_prompt", 0.8, rf"(?<![a-z])(?:what|which)\W{{1,4}}(?:are|were|is|was)\W{{1,4}}(?:your|the)\W{{1,4}}"
      rf"{_SP_QUAL}\W{{1,4}}(?:\w{{1,15}}\W{{1,4}})?(?:prompts?|instructions|directives|rules|guidelines|system\W{{1,4}}message)", ""),
+    ("injection.system_prompt", 0.7, r"(?<![a-z])(?:what|which)\W{1,4}(?:instructions|rules|prompts?|directives|guidelines)"
+     r"\W{1,4}(?:were|have|had|did)\W{1,4}you\W{1,4}(?:been\W{1,4})?(?:given|told|provided|programmed|configured|receive|get)", ""),
+    ("injection.system_prompt", 0.85, r"(?<![a-z])(?:reveal|show|print|display|output|repeat|recite|tell|give|share|leak|dump|expose|"
+     r"disclose|write|copy|paste|reproduce|quote|echo|send)\W{1,4}(?:me\W{1,4}|us\W{1,4})?(?:(?:all|of|the|your|entire|whole|exact|full)"
+     r"\W{1,4}){0,3}system\W{0,4}(?:message|prompt|instructions?)", ""),
+    ("injection.system_prompt", 0.8, rf"(?<![a-z])(?:what|how)\W{{1,4}}(?:exactly\W{{1,4}})?(?:does|do|did)\W{{1,4}}your\W{{1,4}}"
+     rf"{_SP_QUAL}\W{{1,4}}(?:message|prompt|instructions|rules|directives)\W{{1,4}}(?:exactly\W{{1,4}})?(?:say|contain|state|look|read|tell)", ""),
+    ("injection.system_prompt", 0.8, rf"(?<![a-z])(?:text|content|contents|wording|copy|words)\W{{1,4}}of\W{{1,4}}your\W{{1,4}}"
+     rf"(?:{_SP_QUAL}\W{{1,4}})(?:\w{{1,15}}\W{{1,4}})?(?:instructions|prompts?|rules|directives|system\W{{1,4}}message|guidelines)", ""),
+    ("injection.system_prompt", 0.8, r"(?<![a-z])(?:prompts?|instructions|rules|directives|guidelines)\W{1,4}(?:that\W{1,4})?(?:your|the)"
+     r"\W{1,4}(?:developers?|creators?|operators?|makers?|engineers|openai|anthropic|company|owners?)\W{1,4}(?:wrote|gave|set|created|"
+     r"provided|programmed|defined|put|added|configured)", ""),
+    ("injection.system_prompt", 0.75, r"(?<![a-z])(?:(?:tes|vos)\W{1,4}(?:instructions|consignes)\W{1,4}(?:initiales|cachees|systeme|"
+     r"secretes|d'origine|originales)|tus\W{1,4}instrucciones\W{1,4}(?:iniciales|ocultas|del\W{1,4}sistema|originales|secretas)|"
+     r"deine\W{1,4}(?:system)?(?:anweisungen|instruktionen|vorgaben)|le\W{1,4}tue\W{1,4}istruzioni\W{1,4}(?:iniziali|nascoste|"
+     r"originali|di\W{1,4}sistema)|suas\W{1,4}instrucoes\W{1,4}(?:iniciais|ocultas|originais))", ""),
     ("injection.system_prompt", 0.65, r"(?<![a-z])(?:what|which)\W{1,4}(?:is|was)\W{1,4}your\W{1,4}(?:system\W{1,4})?prompt", ""),
     ("injection.system_prompt", 0.75, rf"(?<![a-z])(?:text|instructions|message|prompt|rules|words)\W{{1,4}}(?:that\W{{1,4}})?"
      rf"you\W{{1,4}}(?:were|have\W{{1,4}}been|got|received)\W{{1,4}}(?:given|told|provided|programmed|sent)?{_G}"
      rf"(?:before|at\W{{1,4}}the\W{{1,4}}(?:start|beginning)|initially|earlier|above|by\W{{1,4}}(?:your\W{{1,4}})?"
      rf"(?:developers?|creators?|openai|anthropic|the\W{{1,4}}system))", ""),
-    ("injection.system_prompt", 0.85, r"(?:输出|显示|告诉我|重复|打印|泄露|给我|展示|说出)[^。\n]{0,10}?(?:系统提示|系统指令|初始指令|提示词|系统消息|原始指令)", ""),
+    ("injection.system_prompt", 0.85, r"(?:输出|輸出|显示|顯示|告诉我|告訴我|重复|重複|打印|泄露|给我|給我|展示|说出|說出)[^。\n]{0,10}?(?:系統提示|系統指令|系统提示|系统指令|初始指令|提示词|系统消息|原始指令)", ""),
     ("injection.system_prompt", 0.8, r"(?<![a-z])(?:zeig\w{0,3}|gib|wiederhol\w{0,3}|verrat\w{0,3}|nenn\w{0,3}|muestra\w{0,2}|"
      r"revela\w{0,2}|repite|dime|imprime|montre\w{0,2}|affiche\w{0,2}|revele\w{0,2}|repete\w{0,2}|donne\w{0,2}|mostra\w{0,2}|"
      r"rivela\w{0,2})\W{1,4}(?:\w{1,15}\W{1,4}){0,4}?(?:systemprompt|systemanweisung\w{0,2}|prompt\W{1,4}(?:del|de|di|do)\W{1,4}"
@@ -148,7 +178,14 @@ _RAW: list[tuple[str, float, str, str]] = [
     ("injection.roleplay", 0.8, rf"(?<![a-z]){_PERSONA}\W{{1,4}}(?:(?:to{_G}be|that{_G}you(?:'re|{_G}are)?|you(?:'re|{_G}are)|as|like)\W{{1,4}})?"
      rf"(?:(?:a|an|the)\W{{1,4}})?(?:\w{{1,15}}\W{{1,4}})?{_AI}\W{{1,4}}(?:(?:that|who|which)\W{{1,4}}(?:has|have|is|doesn'?t|does\W{{1,4}}not|"
      rf"can|will|never)\W{{1,4}}|with\W{{1,4}}|without\W{{1,4}}|free\W{{1,4}}(?:of|from)\W{{1,4}}|not\W{{1,4}}bound\W{{1,4}}by\W{{1,4}})", ""),
-    ("injection.roleplay", 0.6, r"(?<![a-z])(?:stay|remain|keep|stay\W{1,4}fully|never\W{1,4}break|don'?t\W{1,4}break|"
+    ("injection.roleplay", 0.75, rf"(?<![a-z])(?:(?:pretend(?:ing)?|imagine|suppose|act(?:ing)?|behave|role\W?play(?:ing)?|simulate|emulate|"
+     rf"impersonate|(?:respond|answer|speak|reply|write|talk)\W{{0,4}}as)\W{{1,4}}(?:to\W{{1,4}}be|that\W{{1,4}}you(?:'re|\W{{1,4}}are)?|"
+     rf"you(?:'re|\W{{1,4}}are)|as|like|an?|the\W{{1,4}}(?:role|part)\W{{1,4}}of)|you\W{{0,4}}are\W{{0,4}}now|you'?re\W{{0,4}}now|"
+     rf"from\W{{0,4}}now\W{{0,4}}on\W{{0,4}}you\W{{0,4}}(?:are|will\W{{0,4}}be)|become|you\W{{0,4}}will\W{{0,4}}(?:now\W{{0,4}})?(?:be|act|play)|"
+     rf"(?:play|take\W{{0,4}}on)\W{{0,4}}the\W{{0,4}}(?:role|part|persona)\W{{0,4}}of)\W{{1,4}}(?:[\w']{{1,15}}\W{{1,4}}){{0,5}}?{_BYPASS_ADJ}(?![a-z])", ""),
+    ("injection.roleplay", 0.55, rf"(?<![a-z])(?:an?|the|you\W{{1,4}}are)\W{{1,4}}{_BYPASS_ADJ}(?:\W{{1,4}}(?:and|&|or)?\W{{0,4}}{_BYPASS_ADJ})?"
+     rf"\W{{1,4}}(?:{_AI}|assistant|chatbot|bot|model|version|persona|character|entity|agent)(?![a-z])", ""),
+    ("injection.roleplay", 0.45, r"(?<![a-z])(?:stay|remain|keep|stay\W{1,4}fully|never\W{1,4}break|don'?t\W{1,4}break|"
      r"do\W{1,4}not\W{1,4}break|never\W{1,4}leave|without\W{1,4}breaking)\W{1,4}(?:in\W{1,4})?(?:of\W{1,4})?character", ""),
     ("injection.roleplay", 0.85, rf"(?<![a-z])you(?:'re|\W{{1,4}}are)\W{{1,4}}(?:no\W{{1,4}}longer|not|now\W{{1,4}}free\W{{1,4}}from|"
      rf"not\W{{1,4}}really)\W{{1,4}}(?:(?:a|an|just)\W{{1,4}})?(?:{_AI}|bound\W{{1,4}}by|restricted\W{{1,4}}by|limited\W{{1,4}}by|"
@@ -158,7 +195,7 @@ _RAW: list[tuple[str, float, str, str]] = [
     ("injection.roleplay", 0.35, r"(?<![a-z])(?:in\W{1,4}this|let'?s|imagine\W{1,4}a)\W{1,4}(?:\w{1,15}\W{1,4})?(?:hypothetical|fictional|"
      r"imaginary|fantasy|alternate|parallel)\W{1,4}(?:world|universe|scenario|story|setting|game|reality)", ""),
     ("injection.roleplay", 0.7, r"(?<![a-z])(?:dead|late|deceased)\W{1,4}(?:grandma|grandmother|granny|grandpa|grandfather)"
-     r"\W{1,4}(?:\w{1,15}\W{1,4}){0,4}?(?:used\W{1,4}to|would)\W{1,4}(?:tell|read|recite|whisper|sing|explain)", ""),
+     r"\W{1,4}(?:\w{1,15}\W{1,4}){0,4}?(?:used\W{1,4}to|would)\W{1,4}(?:\w{1,10}\W{1,4})?(?:tell|read|recite|whisper|sing|explain)", ""),
     # --- jailbreak (DAN and its relatives, unrestricted modes)
     ("injection.jailbreak", 0.9, rf"(?<![a-z])do{_G}anything{_G}now(?![a-z])", ""),
     ("injection.jailbreak", 0.85, rf"(?<![a-z])dan{_G}(?:mode|prompt|jailbreak|persona|\d{{1,2}}\.\d)(?![a-z])", ""),
@@ -179,38 +216,58 @@ _RAW: list[tuple[str, float, str, str]] = [
     ("injection.jailbreak", 0.75, rf"(?<![a-z])(?:no|without|free{_G}(?:of|from)|not{_G}(?:bound|limited|restricted|constrained|held)"
      rf"{_G}by|unbound{_G}by|beyond|regardless{_G}of|ignoring|ignore|bypass(?:ing)?|disable|remove|break(?:ing)?|violat(?:e|ing))"
      rf"\W{{1,4}}(?:(?:any|all|of|the|your|its|usual|typical|normal)\W{{1,4}}){{0,3}}(?:ethical|moral|content|safety|openai|anthropic|"
-     rf"google|programmed|built\W?in|ai|usage)\W{{1,4}}(?:\w{{1,15}}\W{{1,4}})?{_LIMITS}", ""),
+     rf"google|programmed|built\W?in|ai|usage)\W{{1,4}}(?:\w{{1,15}}\W{{1,4}}){{0,2}}?{_LIMITS}", ""),
     ("injection.jailbreak", 0.75, rf"(?<![a-z])(?:you|your|ai|assistant|model)\W{{1,4}}(?:\w{{1,15}}\W{{1,4}})?(?:have|has|with|are\W{{1,4}}under)\W{{1,4}}"
      rf"(?:no|zero)\W{{1,4}}(?:\w{{1,15}}\W{{1,4}})?{_LIMITS}", ""),
     ("injection.jailbreak", 0.8, r"(?<![a-z])(?:you\W{1,4}(?:will|must|shall|should|can|may)\W{1,4}never|never\W{1,4}ever|"
      r"you\W{1,4}(?:can(?:not|'t)|must\W{1,4}not|won'?t|will\W{1,4}not)\W{1,4}(?:ever\W{1,4})?)\W{0,4}(?:refuse|decline|reject|deny|say\W{1,4}no)", ""),
     ("injection.jailbreak", 0.3, r"(?<![a-z])never\W{1,4}(?:refuse|decline)", ""),
+    ("injection.jailbreak", 0.7, r"(?<![a-z])never\W{1,4}(?:refuse|decline|reject|deny)\W{1,4}(?:my|any|any\W{1,4}of\W{1,4}my|the\W{1,4}user'?s?)"
+     r"\W{1,4}(?:requests?|questions?|prompts?|instructions|commands|orders)", ""),
     ("injection.jailbreak", 0.75, r"(?<![a-z])(?:answer|respond|reply)\W{1,4}(?:to\W{1,4})?(?:any|every|all)\W{1,4}(?:\w{1,15}\W{1,4})?"
-     r"(?:questions?|requests?|prompts?|query|queries)\W{1,4}(?:\w{1,15}\W{1,4})?(?:without|regardless|no\W{1,4}matter|even\W{1,4}if)", ""),
+     r"(?:questions?|requests?|prompts?|query|queries)\W{1,4}(?:\w{1,15}\W{1,4}){0,3}?(?:without|regardless|no\W{1,4}matter|even\W{1,4}if)", ""),
     ("injection.jailbreak", 0.8, r"(?<![a-z])(?:openai|anthropic|content|usage|safety)\W{1,4}(?:polic(?:y|ies)|guidelines|rules|filters?)"
-     r"\W{1,4}(?:do(?:es)?\W{1,4}not|don'?t|doesn'?t|no\W{1,4}longer|never)\W{1,4}apply", ""),
+     r"\W{1,4}(?:do(?:es)?\W{1,4}not|don'?t|doesn'?t|no\W{1,4}longer|never)\W{1,4}appl(?:y|ies)", ""),
     ("injection.jailbreak", 0.7, r"(?<![a-z])(?:morals?|ethics|ethical\W{1,4}(?:concerns|guidelines|rules))\W{1,4}(?:do(?:es)?\W{1,4}not|"
      r"don'?t|doesn'?t|no\W{1,4}longer)\W{1,4}(?:apply|matter|exist)", ""),
     ("injection.jailbreak", 0.8, r"(?<![a-z])(?:break|broken|breaking|set|be|are|now)\W{1,4}free\W{1,4}(?:from|of)\W{1,4}(?:(?:the|your|all|its|"
      r"typical|usual)\W{1,4}){0,3}(?:confines|restrictions|rules|limitations|chains|shackles|constraints|programming|guidelines)", ""),
+    ("injection.jailbreak", 0.8, r"(?<![a-z])(?:safety|content|ethical|moral|ethics)\W{1,4}(?:filters?|guidelines|restrictions|rules|"
+     r"guardrails|protocols|checks|limits)\W{1,4}(?:(?:are|have\W{1,4}been|were|is)\W{1,4})?(?:now\W{1,4})?(?:disabled|off|removed|"
+     r"lifted|deactivated|turned\W{1,4}off|suspended|gone|bypassed)", ""),
+    ("injection.jailbreak", 0.85, r"(?<![a-z])you(?:'ve|\W{1,4}have|'re|\W{1,4}are)?\W{1,4}(?:been|now|are|'re)\W{1,4}(?:now\W{1,4})?(?:jailbroken|freed|"
+     r"liberated|unlocked|unshackled|unchained|released\W{1,4}from)", ""),
+    ("injection.jailbreak", 0.8, rf"(?<![a-z])(?:your|all\W{{1,4}}(?:of\W{{1,4}})?your)\W{{1,4}}(?:\w{{1,15}}\W{{1,4}})?{_LIMITS}\W{{1,4}}"
+     rf"(?:are|have\W{{1,4}}been|were|is|has\W{{1,4}}been)\W{{1,4}}(?:now\W{{1,4}})?(?:gone|removed|lifted|disabled|off|deactivated|"
+     rf"suspended|void|turned\W{{1,4}}off|bypassed|unlocked)", ""),
+    ("injection.jailbreak", 0.5, r"(?<![a-z])(?:nothing\W{1,4}is\W{1,4}(?:forbidden|off\W{0,2}limits|prohibited|taboo|"
+     r"restricted|banned)|anything\W{1,4}goes|there\W{1,4}are\W{1,4}no\W{1,4}(?:rules|laws|limits|restrictions))", ""),
+    ("injection.jailbreak", 0.45, r"(?<![a-z])(?:switch\W{1,4}to|enter|activate|enable|turn\W{1,4}on)\W{1,4}god\W{1,4}mode", ""),
+    ("injection.jailbreak", 0.3, r"(?<![a-z])(?:never|won'?t|doesn'?t|does\W{1,4}not)\W{1,4}(?:ever\W{1,4})?(?:refuses?|declines?)", ""),
     ("injection.jailbreak", 0.3, r"(?<![a-z])(?:two|2|both)\W{1,4}(?:different\W{1,4}|separate\W{1,4})?(?:responses|answers|replies|outputs)", ""),
     ("injection.jailbreak", 0.35, r"(?<![a-z])tokens?\W{1,4}(?:\w{1,15}\W{1,4}){0,4}?(?:deducted|lose|lost|die|run\W{1,4}out|cease\W{1,4}to\W{1,4}exist)", ""),
     ("injection.jailbreak", 0.5, r"(?<![a-z])(?:can|will|able\W{1,4}to)\W{1,4}(?:now\W{1,4})?do\W{1,4}anything(?:\W{1,4}(?:i|you|the\W{1,4}user)\W{1,4}"
      r"(?:ask|want|request))?", ""),
     # --- text in tool output or documents addressed to the model
     ("injection.tool_output", 0.8, rf"(?<![a-z])(?:dear|hey|hi|hello|attention|note\W{{1,4}}to|message\W{{1,4}}to|to)?\W{{0,4}}(?:the\W{{1,4}})?"
-     rf"{_AI}s?\W{{0,3}}[:,]\W{{0,4}}(?:please\W{{1,4}})?(?:ignore|disregard|forget|you\W{{1,4}}(?:must|should|are|need|have|will)|"
+     rf"{_AI}(?:\W{{1,4}}[a-z]{{2,15}}){{0,2}}?s?\W{{0,3}}[:,]\W{{0,4}}(?:please\W{{1,4}})?(?:ignore|disregard|forget|you\W{{1,4}}(?:must|should|are|need|have|will)|"
      rf"do\W{{1,4}}not|don'?t|send|forward|email|delete|remove|transfer|execute|run|call|open|visit|navigate|go\W{{1,4}}to|fetch|"
      rf"download|include|append|insert|add|reply|respond|tell|say|output|print|write|summari[sz]e|stop|instead|important|"
+     rf"please\W{{1,4}}[a-z]{{2,15}}|"
      rf"before|when|after|new\W{{1,4}}instructions)", ""),
     ("injection.tool_output", 0.55, r"(?<![a-z])(?:the\W{1,4})?(?:assistant|agent|bot)s?\W{0,3}[:,]\W{0,4}(?:please\W{1,4})?"
-     r"(?:ignore|disregard|forget|you\W{1,4}must|new\W{1,4}instructions|do\W{1,4}not\W{1,4}(?:tell|inform|mention))", ""),
+     r"(?:ignore|disregard|forget|you\W{1,4}must|new\W{1,4}instructions|do\W{1,4}not\W{1,4}(?:tell|inform|mention)|"
+     r"when\W{1,4}(?:summari[sz]ing|responding|answering|replying|you)|tell\W{1,4}the\W{1,4}user|"
+     r"(?:send|forward|include)\W{1,4}(?:the|all|this|their)\W{1,4})", ""),
     ("injection.tool_output", 0.8, rf"(?<![a-z])(?:note|message|instructions?|directive|reminder|notice|memo|request|command|"
      rf"hint|p\.?s\.?)s?\W{{1,4}}(?:to|for)\W{{1,4}}(?:the|any|all|every)?\W{{0,4}}{_AI}s?(?![a-z])", ""),
     ("injection.tool_output", 0.5, rf"(?<![a-z])(?:note|message|instructions?|directive|reminder|notice|memo|command)s?\W{{1,4}}"
      rf"(?:to|for)\W{{1,4}}(?:the|any|all|every)\W{{1,4}}{_AGENTISH}s?(?![a-z])\W{{0,3}}:", ""),
     ("injection.tool_output", 0.85, rf"(?<![a-z])if\W{{1,4}}you\W{{1,4}}(?:are|'re)\W{{1,4}}(?:(?:a|an|the)\W{{1,4}})?{_AI}"
      rf"(?:\W{{1,4}}(?:\w{{1,15}}\W{{1,4}})?(?:reading|processing|summari[sz]ing|parsing|that|who|analy[sz]ing|assistant|agent))?", ""),
+    ("injection.tool_output", 0.8, rf"(?<![a-z]){_AI}s?(?:\W{{1,4}}[a-z]{{2,15}})?\W{{1,4}}(?:that\W{{1,4}}(?:are|is)\W{{1,4}})?(?:reading|"
+     rf"summari[sz]ing|processing|parsing|analy[sz]ing|crawling|indexing)\W{{1,4}}(?:this|the)\W{{1,4}}(?:page|document|email|e\W?mail|"
+     rf"file|text|content|website|site|message|repo|repository|article|pdf|thread)", ""),
     ("injection.tool_output", 0.45, r"(?<![a-z])if\W{1,4}you\W{1,4}(?:are|'re)\W{1,4}(?:(?:a|an|the)\W{1,4})?(?:assistant|agent|model|bot)"
      r"\W{1,4}(?:reading|processing|summari[sz]ing|parsing|analy[sz]ing)", ""),
     ("injection.tool_output", 0.35, rf"(?<![a-z])(?:when|once|as\W{{1,4}}soon\W{{1,4}}as|after|before|while|if)\W{{1,4}}(?:you|the\W{{1,4}}"
@@ -218,7 +275,18 @@ _RAW: list[tuple[str, float, str, str]] = [
      rf"(?:this|these|the\W{{1,4}}following)", ""),
     ("injection.tool_output", 0.45, r"<!--(?:(?!-->)[\s\S]){0,400}?(?:ignore|instructions?|assistant|(?<![a-z])ai(?![a-z])|llm|"
      r"language\W{1,4}model|you\W{1,4}must|system\W{1,4}prompt|do\W{1,4}not\W{1,4}tell|(?<![a-z])model(?![a-z]))", "<!--"),
-    ("injection.tool_output", 0.55, r"(?<![a-z])(?:do\W{1,4}not|don'?t|never|without)\W{1,4}(?:tell|telling|inform|informing|notify|"
+    ("injection.tool_output", 0.8, rf"(?<![a-z])(?:to|for|attention)\W{{1,4}}(?:any|all|every|the)\W{{1,4}}{_AI}s?"
+     rf"(?:\W{{1,4}}[\w']{{1,15}}){{0,5}}?\W{{0,3}}:", ""),
+    ("injection.tool_output", 0.45, r"(?<![a-z])(?:do\W{1,4}not|don'?t|never|without)\W{1,4}(?:mention|tell|reveal|show|disclose|"
+     r"mentioning|telling|revealing|showing|disclosing)\W{1,4}(?:[\w']{1,15}\W{1,4}){0,4}?to\W{1,4}the\W{1,4}(?:user|human|customer)(?![a-z])", ""),
+    ("injection.tool_output", 0.5, r"(?<![a-z])(?:dear|hey|hello|hi|attention)\W{1,4}(?:ai\W{1,4})?(?:assistant|agent|model|bot|"
+     r"chat\W{0,2}bot)\W{0,3}[,:!]", ""),
+    ("injection.tool_output", 0.75, r"(?<![a-z])(?:include|reveal|send|share|leak|output|print|add|insert|append|paste|embed|put)"
+     r"\W{1,4}(?:(?:the|all|this|their|your|any|user'?s?|of)\W{1,4}){0,3}(?:api\W?keys?|passwords?|credentials|secrets?|"
+     r"(?:access\W{1,4}|auth\W{1,4}|session\W{1,4})?tokens?|private\W{1,4}keys?|session\W{1,4}cookies?|credit\W{1,4}card\W{1,4}"
+     r"numbers?|system\W{1,4}prompt|chat\W{1,4}history|conversation\W{1,4}history)\W{1,4}(?:in|into|inside|at\W{1,4}the\W{1,4}end\W{1,4}of)"
+     r"\W{1,4}(?:your|the)\W{1,4}(?:next\W{1,4}|final\W{1,4})?(?:answer|reply|response|output|message|summary)", ""),
+    ("injection.tool_output", 0.45, r"(?<![a-z])(?:do\W{1,4}not|don'?t|never|without)\W{1,4}(?:tell|telling|inform|informing|notify|"
      r"notifying|alert|alerting|mention|mentioning|let|letting|show|showing|reveal|revealing|warn|warning)\W{1,4}(?:this\W{1,4}"
      r"(?:to\W{1,4})?)?(?:the\W{1,4})?(?:user|human|customer|operator|owner)(?![a-z])", ""),
     ("injection.tool_output", 0.85, r"(?<![a-z])(?:ignore|disregard|forget|override|bypass)\W{1,4}(?:what\W{1,4})?(?:the\W{1,4}|this\W{1,4}|your\W{1,4})?"
@@ -237,6 +305,9 @@ _RAW: list[tuple[str, float, str, str]] = [
      rf"ignore|disregard|new\W{{1,4}}instructions|instructions\W{{1,4}}for|before\W{{1,4}}(?:responding|answering|replying|you\W{{1,4}}"
      rf"(?:respond|answer|reply|continue|summari[sz]e))|when\W{{1,4}}(?:you|the\W{{1,4}}(?:assistant|model|ai))\W{{1,4}}(?:read|see|process|summari[sz]e))", ""),
     ("injection.tool_output", 0.3, r"(?<![a-z])(?:important|urgent|attention|notice|warning)\W{0,3}[:!]+\W{0,4}(?:you\W{1,4}(?:must|need|have|are)|do\W{1,4}not)", ""),
+    ("injection.tool_output", 0.6, r"(?<![a-z])(?:before|instead\W{1,4}of)\W{1,4}(?:responding|answering|replying|summari[sz]ing|"
+     r"completing|continuing)\W{1,4}to\W{1,4}the\W{1,4}user\W{1,4}(?:you\W{1,4}(?:must|need\W{1,4}to|have\W{1,4}to|should)|"
+     r"first|please|make\W{1,4}sure|always)", ""),
     ("injection.tool_output", 0.4, r"(?<![a-z])(?:before|instead\W{1,4}of)\W{1,4}(?:responding|answering|replying|summari[sz]ing|completing|"
      r"continuing)(?:\W{1,4}to\W{1,4}the\W{1,4}user)?\W{1,4}(?:you\W{1,4}must|first|please|make\W{1,4}sure|always)", ""),
     ("injection.tool_output", 0.8, r"(?<![a-z])(?:this|the\W{1,4}following)\W{1,4}(?:is|are)\W{1,4}(?:an?\W{1,4})?(?:(?:new|updated|additional|"
@@ -262,13 +333,20 @@ _RAW: list[tuple[str, float, str, str]] = [
 # the prefilter: a text is scanned by the cues only when one of these stems occurs in it
 _STEMS = (
     r"ignor|disregard|forget|forgot|overrid|overrul|bypass|circumvent|instruct|prompt|directive|"
+    r"previous|prior|preced|earlier|constraint|drop|discard|skip|aside|abandon|scrap|overlook|supersed|"
+    r"deine|tes\W|vos\W|tus\W|tue\W|wrote|text\W{1,4}of|"
+    r"answer|respond|reply|told|whatever|regardless|matter|anymore|longer|nothing|everything|"
+    r"forbidden|goes|reproduce|copy|quote|paraphrase|summari|grandpa|granny|apply|gone|lifted|mention|notify|"
+    r"preamble|verbatim|echo|print|output|display|show|dump|leak|recite|confidential|hidden|secret|"
+    r"initial|original|obey|comply|confines|token|fiction|hypothetic|unethical|amoral|evil|rogue|"
+    r"before\W{1,4}(?:respond|answer|repl)|safety|\[|<|###|"
     r"pretend|role\W?play|persona|character|act\W{1,4}as|you\W{1,4}are|you'?re\W|from\W{1,4}now|"
     r"jailbr|dan\W|anything|developer|unrestrict|unfilter|uncensor|restriction|limitation|guideline|"
     r"polic|rules|refuse|decline|mode|<!--|important|urgent|attention|assistant|(?<![a-z])ai(?![a-z])|"
     r"llm|model|chatgpt|gpt|claude|system|<\||\[/?inst|<<|user|tell|send|forward|repeat|reveal|"
     r"above|free|imagine|become|simulate|impersonate|grandm|ethic|moral|void|obey|follow|"
     r"ignoriere|vergiss|anweisung|oubli|consigne|olvid|instruccion|istruzion|instruco|regeln|"
-    r"忽略|无视|忘记|忽视|指令|系统|提示|zeig|muestra|montre|affiche|revela|"
+    r"忽略|无视|無視|忘记|忘記|忽视|忽視|指令|系统|系統|提示|zeig|muestra|montre|affiche|revela|"
     r"игнорир|забуд|инструкци"
 )
 
