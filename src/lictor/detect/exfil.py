@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 from lictor.detect.base import Hit
 from lictor.detect.decode import segments
+from lictor.errors import ConfigError
 
 __all__ = ["TYPES", "ExfilDetector"]
 
@@ -91,7 +92,17 @@ class ExfilDetector:
 
     def __init__(self, *, allowed_hosts: Iterable[str] = (), threshold: float = 0.5,
                  image_any_data: bool = True) -> None:
-        self.allowed_hosts = tuple(h.strip().lower().rstrip(".") for h in allowed_hosts if h.strip())
+        hosts = []
+        for i, host in enumerate(allowed_hosts):
+            host = host.strip().lower().rstrip(".")
+            bare = host[2:] if host.startswith("*.") else host
+            if not bare or "*" in bare or "/" in bare or " " in bare:
+                raise ConfigError(f"not a host name or '*.domain' pattern: {host!r}",
+                                  path=f"allowed_hosts[{i}]")
+            hosts.append(host)
+        if not 0.0 <= threshold <= 1.0:
+            raise ConfigError(f"must be between 0 and 1, not {threshold!r}", path="threshold")
+        self.allowed_hosts = tuple(hosts)
         self.threshold = float(threshold)
         self.image_any_data = bool(image_any_data)
 

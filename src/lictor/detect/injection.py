@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from lictor.detect.base import Hit
 from lictor.detect.injection_cues import CUES, PREFILTER, Cue
 from lictor.detect.normalize import Folded, fold
+from lictor.errors import ConfigError
 
 __all__ = ["TYPES", "InjectionDetector"]
 
@@ -110,13 +111,26 @@ class InjectionDetector:
     def __init__(self, *, threshold: float = 0.5, window: int = 300,
                  extra_cues: dict[str, list[str]] | None = None,
                  disabled_types: Iterable[str] = ()) -> None:
+        if not 0.0 <= threshold <= 1.0:
+            raise ConfigError(f"must be between 0 and 1, not {threshold!r}", path="threshold")
+        if window < 0:
+            raise ConfigError(f"must not be negative, not {window!r}", path="window")
         self.threshold = float(threshold)
         self.window = int(window)
         self.disabled = frozenset(disabled_types)
         self.cues: list[Cue] = [c for c in CUES if c.type not in self.disabled]
         for type_, patterns in (extra_cues or {}).items():
-            for pattern in patterns:
-                self.cues.append(Cue(type_, 0.9, re.compile(pattern), ""))
+            if not type_.startswith("injection."):
+                raise ConfigError(f"a cue type must start with 'injection.', not {type_!r}",
+                                  path="extra_cues")
+            for i, pattern in enumerate(patterns):
+                try:
+                    compiled = re.compile(pattern)
+                except re.error as exc:
+                    raise ConfigError(f"not a regular expression: {exc}",
+                                      path=f"extra_cues.{type_}[{i}]") from exc
+                self.cues.append(Cue(type_, 0.9, compiled, "", custom=True))
+        self._custom = any(c.custom for c in self.cues)
 
     def _views(self, folded: Folded) -> list[tuple[str, Folded | None]]:
         """The texts to match (lower case, leet folded, de-spaced) with maps into ``folded``."""
@@ -140,7 +154,7 @@ class InjectionDetector:
         found: list[_Found] = []
         seen: set[tuple[str, int, int]] = set()
         for view, inner in self._views(folded):
-            if PREFILTER.search(view) is None and not any(c.custom for c in self.cues):
+            if not self._custom and PREFILTER.search(view) is None:
                 continue
             for cue in self.cues:
                 if cue.needle and cue.needle not in view:
