@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote_to_bytes
+
+import re2
 
 __all__ = ["MAX_DEPTH", "Segment", "segments"]
 
@@ -39,16 +43,18 @@ _PCT_STOP = frozenset(" \t\r\n%\"'<>")
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 _HEX_DIGITS = re.compile(r"[0-9A-Fa-f]{2}")
 
-# ROT13 forms of: the, and, you, your, to, of, all, ignore, instructions, previous, is, are, this,
-# that, with, for, system, prompt, now, must
-_ROT13_CUES = re.compile(
-    r"\b(?:gur|naq|lbh|lbhe|gb|bs|nyy|vtaber|vafgehpgvbaf|cerivbhf|vf|ner|guvf|gung|jvgu|sbe|"
-    r"flfgrz|cebzcg|abj|zhfg)\b",
-    re.IGNORECASE,
-)
-_COMMON = frozenset(
-    ["the", "and", "you", "your", "to", "of", "all", "ignore", "instructions", "previous", "is", "are", "this", "that", "with", "for", "system", "prompt", "now", "must", "a", "in", "it", "not"]
-)
+# cheap gates, on the UTF-8 bytes: base64 characters (16 in a row make a candidate), hex pairs
+# with separators, and the ROT13 forms of very common words (the, and, you, to, is, of, all, ignore)
+_B64_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
+_B64_CLASS = bytes(0x61 if chr(i) in _B64_CHARS else 0x20 for i in range(256))
+_HEX_CLASS = bytes(0x68 if chr(i) in "0123456789abcdefABCDEF" else 0x73 if chr(i) in " :," else 0x2E
+                   for i in range(256))
+_ROT13_CUES = ("gur", "naq", "lbh", "lbhe", "gb", "vf", "bs", "nyy", "ner", "guvf", "gung", "jvgu", "sbe",
+               "zl", "nal", "abj", "vtaber", "vafgehpgvbaf")
+_COMMON = frozenset((
+    "the", "and", "you", "your", "to", "of", "all", "ignore", "instructions", "previous", "is",
+    "are", "this", "that", "with", "for", "system", "prompt", "now", "must", "a", "in", "it", "not",
+))
 _ROT13 = str.maketrans(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
     "NOPQRSTUVWXYZABCDEFGHIJKLMnopqrstuvwxyzabcdefghijklm",
@@ -118,14 +124,47 @@ def _decode(kind: str, run: str) -> tuple[str, str | None]:
     return "url", _readable(unquote_to_bytes(run.replace("+", " ")))
 
 
-def _rot13(text: str) -> Iterator[Segment]:
+@functools.cache
+def _rot13_cues() -> Any:
+    """Which ROT13 forms of common words occur (as words), in one RE2 pass."""
+    cues = re2.Set.SearchSet()
+    for cue in _ROT13_CUES:
+        cues.Add(f"(?i)(?:^|[^a-z]){cue}(?:[^a-z]|$)")
+    cues.Compile()
+    return cues
+
+
+def _rot13(text: str, data: bytes) -> Iterator[Segment]:
     """Runs of words without a common English word among them, of which at least three rotate to
-    common English words."""
-    if _ROT13_CUES.search(text) is None:
+    common English words; looked for only around the places where two or more different ROT13
+    forms of common words occur."""
+    present = [_ROT13_CUES[i] for i in _rot13_cues().Match(data) or ()]
+    if len(present) < 2:
         return
+    folded = text.lower()
+    if len(folded) != len(text):
+        return
+    spots: list[int] = []
+    for cue in present:
+        at = folded.find(cue)
+        while at >= 0 and len(spots) < 100_000:
+            spots.append(at)
+            at = folded.find(cue, at + 1)
+    windows: list[list[int]] = []
+    for at in sorted(spots):
+        lo, hi = max(0, at - 300), min(len(text), at + 300)
+        if windows and lo <= windows[-1][1]:
+            windows[-1][1] = hi
+        else:
+            windows.append([lo, hi])
+    for lo, hi in windows:
+        yield from _rot13_runs(text, lo, hi)
+
+
+def _rot13_runs(text: str, lo: int, hi: int) -> Iterator[Segment]:
     first = last = -1
     count = 0
-    for word in _WORD.finditer(text):
+    for word in _WORD.finditer(text, lo, hi):
         lower = word.group().lower()
         if lower in _COMMON:
             if count >= 3:
@@ -141,12 +180,47 @@ def _rot13(text: str) -> Iterator[Segment]:
         yield Segment(first, last, "rot13", text[first:last].translate(_ROT13))
 
 
+def _may_hold_encoding(data: bytes) -> bool:
+    """Whether ``data`` has anything the candidate scan could find (a few C-speed passes)."""
+    return (b"%" in data or b"\\x" in data or b"a" * 16 in data.translate(_B64_CLASS)
+            or b"hhshhshhshhshhshhshh" in data.translate(_HEX_CLASS))
+
+
+@functools.cache
+def _candidates_re2() -> Any:
+    """The candidate scan for ASCII text in RE2 (a DFA pass instead of a backtracking one): the
+    boundaries the Python pattern checks by look-behind are implied by leftmost-longest runs."""
+    options = re2.Options()
+    options.max_mem = 32 << 20
+    return re2.compile(
+        r"(?P<b64>[A-Za-z0-9+/_-]{16,}={0,2})"
+        r"|(?P<xesc>(?:\\x[0-9A-Fa-f]{2}){6,})"
+        r"|\b(?P<hexsep>(?:[0-9A-Fa-f]{2}[ :,]){7,}[0-9A-Fa-f]{2})\b"
+        r"|(?P<pct>(?:%[0-9A-Fa-f]{2}[^\s%\"'<>]{0,64}){2,}%[0-9A-Fa-f]{2}[^\s%\"'<>]{0,64})",
+        options=options)
+
+
+def _kind(run: str) -> str:
+    """Which alternative of the candidate scan matched ``run`` (their alphabets tell them apart)."""
+    if "%" in run:
+        return "pct"
+    if run.startswith("\\x"):
+        return "xesc"
+    if " " in run or ":" in run or "," in run:
+        return "hexsep"
+    return "b64"
+
+
 def _scan(text: str, depth: int, budget: list[int]) -> Iterator[tuple[int, int, str, str]]:
-    for match in _CANDIDATES.finditer(text):
+    data = text.encode("utf-8", "surrogatepass")
+    if not _may_hold_encoding(data):
+        return
+    matches = _candidates_re2().finditer(text) if len(data) == len(text) else _CANDIDATES.finditer(text)
+    for match in matches:
         if budget[0] <= 0:
             return
-        kind = match.lastgroup or "pct"
         start, run = match.start(), match.group()
+        kind = _kind(run)
         if kind == "pct":  # take in the word the first escape is glued to
             floor = max(0, start - 64)
             while start > floor and text[start - 1] not in _PCT_STOP:
@@ -172,7 +246,7 @@ def segments(text: str, budget: int = 65536) -> Iterator[Segment]:
     for start, end, encoding, decoded in _scan(text, 0, left):
         yield Segment(start, end, encoding, decoded)
     if left[0] > 0:
-        for seg in _rot13(text):
+        for seg in _rot13(text, text.encode("utf-8", "surrogatepass")):
             if left[0] <= 0:
                 return
             left[0] -= len(seg.decoded)

@@ -20,12 +20,18 @@ How a scan goes:
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
+
+import re2
 
 from lictor.detect.base import Hit
-from lictor.detect.injection_cues import CUES, PREFILTER, Cue
+from lictor.detect.injection_cues import CUES, Cue
+from lictor.detect.injection_cues import compiled as compiled_cues
 from lictor.detect.normalize import Folded, fold
 from lictor.errors import ConfigError
 
@@ -40,12 +46,12 @@ TYPES = (
     "injection.tool_output",
 )
 
-_LEET_I = str.maketrans("0134578@$", "oieastbas")
-_LEET_L = str.maketrans("0134578@$", "oleastbas")
+_LEET_I = bytes.maketrans(b"0134578@$", b"oieastbas")
+_LEET_L = bytes.maketrans(b"0134578@$", b"oleastbas")
 # letters (after leet folding) standing alone, separated by 1-3 separator characters, 4 or more
 _SPACED = re.compile(r"(?<![a-z])[a-z](?:[ .\-_*|/\\,:;+~'\"`]{1,3}[a-z](?![a-z])){3,}")
 _SPACED_GAP = re.compile(r"[ .\-_*|/\\,:;+~'\"`]{1,3}")
-_CLASS = str.maketrans({chr(i): ("a" if chr(i).isalnum() or chr(i) in "@$" else " ") for i in range(128)})
+_CLASS = bytes(0x61 if chr(i).isascii() and (chr(i).isalnum() or chr(i) in "@$") else 0x20 for i in range(256))
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +62,27 @@ class _Found:
     end: int
 
 
+@functools.cache
+def _spaced_re2() -> Any:
+    """``_SPACED`` for ASCII text in RE2: the boundaries are consumed, then trimmed off."""
+    return re2.compile(r"(?:^|[^a-z])[a-z](?:[ .\-_*|/\\,:;+~'\"`]{1,3}[a-z]){3,}(?:[^a-z]|$)")
+
+
+def _spaced_runs(text: str) -> Iterator[tuple[int, int]]:
+    """The runs of letters written apart in ``text``, linear time."""
+    if not text.isascii():
+        for match in _SPACED.finditer(text):
+            yield match.span()
+        return
+    for match in _spaced_re2().finditer(text):
+        start, end = match.span()
+        if not "a" <= text[start] <= "z":
+            start += 1
+        if not "a" <= text[end - 1] <= "z":
+            end -= 1
+        yield start, end
+
+
 def _despace(text: str) -> Folded | None:
     """Join letters written apart (``i g n o r e``); a gap wider than the narrowest one in the run
     becomes one space (a word break). None when there are none. The map points into ``text``."""
@@ -63,14 +90,14 @@ def _despace(text: str) -> Folded | None:
     folded_at: list[int] = []
     original_at: list[int] = []
     last = length = 0
-    for run in _SPACED.finditer(text):
-        gaps = list(_SPACED_GAP.finditer(text, run.start(), run.end()))
+    for run_start, run_end in _spaced_runs(text):
+        gaps = list(_SPACED_GAP.finditer(text, run_start, run_end))
         narrow = min(g.end() - g.start() for g in gaps)
         kinds = [g.group() for g in gaps]
         usual = max(set(kinds), key=kinds.count)
-        pieces.append(text[last:run.start()])
-        length += run.start() - last
-        at = run.start()
+        pieces.append(text[last:run_start])
+        length += run_start - last
+        at = run_start
         for gap in gaps:
             folded_at.append(length)
             original_at.append(at)
@@ -88,8 +115,8 @@ def _despace(text: str) -> Folded | None:
         pieces.append(text[at])  # the last letter
         length += 1
         folded_at.append(length)
-        original_at.append(run.end())
-        last = run.end()
+        original_at.append(run_end)
+        last = run_end
     if not pieces:
         return None
     pieces.append(text[last:])
@@ -118,7 +145,7 @@ class InjectionDetector:
         self.threshold = float(threshold)
         self.window = int(window)
         self.disabled = frozenset(disabled_types)
-        self.cues: list[Cue] = [c for c in CUES if c.type not in self.disabled]
+        self.custom: list[Cue] = []
         for type_, patterns in (extra_cues or {}).items():
             if not type_.startswith("injection."):
                 raise ConfigError(f"a cue type must start with 'injection.', not {type_!r}",
@@ -129,22 +156,24 @@ class InjectionDetector:
                 except re.error as exc:
                     raise ConfigError(f"not a regular expression: {exc}",
                                       path=f"extra_cues.{type_}[{i}]") from exc
-                self.cues.append(Cue(type_, 0.9, compiled, "", custom=True))
-        self._custom = any(c.custom for c in self.cues)
+                self.custom.append(Cue(type_, 0.9, compiled, custom=True))
+        self.engine = compiled_cues()
 
-    def _views(self, folded: Folded) -> list[tuple[str, Folded | None]]:
-        """The texts to match (lower case, leet folded, de-spaced) with maps into ``folded``."""
+    def _views(self, folded: Folded) -> list[tuple[bytes, Folded | None]]:
+        """The texts to match, as UTF-8 (lower case, leet folded, de-spaced), with the map of the
+        de-spaced one into ``folded`` (the others have the same character offsets)."""
         lower = folded.text.lower()
         if len(lower) != len(folded.text):  # a lower case that changes length: keep the case
             lower = folded.text
-        views: list[tuple[str, Folded | None]] = [(lower.translate(_LEET_I), None)]
-        if "1" in lower:
-            views.append((lower.translate(_LEET_L), None))
-        for text, _ in list(views):
-            if "a a a a" in text.translate(_CLASS):
-                spaced = _despace(text)
+        data = lower.encode("utf-8")
+        views: list[tuple[bytes, Folded | None]] = [(data.translate(_LEET_I), None)]
+        if b"1" in data:
+            views.append((data.translate(_LEET_L), None))
+        for view, _ in list(views):
+            if b"a a a a" in view.translate(_CLASS):
+                spaced = _despace(view.decode("utf-8"))
                 if spaced is not None:
-                    views.append((spaced.text, spaced))
+                    views.append((spaced.text.encode("utf-8"), spaced))
         return views
 
     def scan(self, text: str) -> list[Hit]:
@@ -154,37 +183,80 @@ class InjectionDetector:
         found: list[_Found] = []
         seen: set[tuple[str, int, int]] = set()
         for view, inner in self._views(folded):
-            if not self._custom and PREFILTER.search(view) is None:
-                continue
-            for cue in self.cues:
-                if cue.needle and cue.needle not in view:
-                    continue
-                for match in cue.pattern.finditer(view):
-                    start, end = match.span()
-                    if inner is not None:
-                        start, end = inner.span(start, end)
-                    start, end = folded.span(start, end)
-                    key = (cue.type, start, end)
-                    if key not in seen:
-                        seen.add(key)
-                        found.append(_Found(cue.type, cue.weight, start, end))
+            for type_, weight, start, end in self._matches(view):
+                if inner is not None:
+                    start, end = inner.span(start, end)
+                start, end = folded.span(start, end)
+                key = (type_, start, end)
+                if key not in seen:
+                    seen.add(key)
+                    found.append(_Found(type_, weight, start, end))
         return self._score(found)
 
+    def _matches(self, data: bytes) -> Iterator[tuple[str, float, int, int]]:
+        """Every cue match in the UTF-8 text ``data``, in character offsets: the RE2 set says which
+        cues match (one linear pass, the whole cost for text without cues), then those cues alone
+        say where."""
+        matched = self.engine.set.Match(data)
+        if matched:
+            spans: list[tuple[Cue, int, int]] = []
+            for index in sorted(matched):
+                cue = CUES[index]
+                if cue.type not in self.disabled:
+                    spans.extend((cue, *self.engine.trim(index, data, *m.span()))
+                                 for m in self.engine.regexes[index].finditer(data))
+            chars = None if data.isascii() else _CharOffsets(data)
+            for cue, start, end in spans:
+                if chars is not None:
+                    start, end = chars(start), chars(end)
+                yield cue.type, cue.weight, start, end
+        if self.custom:
+            view = data.decode("utf-8")
+            for cue in self.custom:
+                for found in cue.pattern.finditer(view):
+                    yield cue.type, cue.weight, found.start(), found.end()
+
     def _score(self, found: list[_Found]) -> list[Hit]:
+        """Each cue's weight raised by the other cues starting within ``window`` of it."""
         if not found:
             return []
         found.sort(key=lambda f: f.start)
+        starts = [f.start for f in found]
         hits: list[Hit] = []
         for i, cue in enumerate(found):
             miss = 1.0
-            for j, other in enumerate(found):
-                if j != i and abs(other.start - cue.start) <= self.window and (
-                        other.type != cue.type or other.start >= cue.end or other.end <= cue.start):
+            lo = bisect_left(starts, cue.start - self.window)
+            hi = bisect_right(starts, cue.start + self.window)
+            for j in range(lo, hi):
+                other = found[j]
+                if j != i and (other.type != cue.type or other.start >= cue.end or other.end <= cue.start):
                     miss *= 1.0 - other.weight
             score = cue.weight + (1.0 - cue.weight) * 0.6 * (1.0 - miss)
             if score >= self.threshold:
                 hits.append(Hit(cue.type, cue.start, cue.end, round(min(score, 1.0), 3)))
         return _merge(hits)
+
+
+class _CharOffsets:
+    """Character offsets of UTF-8 byte offsets into ``data``, for offsets asked in any order;
+    linear overall: the count of continuation bytes is kept per 4 KB block."""
+
+    _BLOCK = 4096
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.before: list[int] = [0]  # continuation bytes before each block
+        for at in range(0, len(data), self._BLOCK):
+            chunk = data[at:at + self._BLOCK]
+            self.before.append(self.before[-1] + len(chunk) - len(chunk.translate(None, _CONTINUATION)))
+
+    def __call__(self, offset: int) -> int:
+        block = offset // self._BLOCK
+        chunk = self.data[block * self._BLOCK:offset]
+        return offset - self.before[block] - (len(chunk) - len(chunk.translate(None, _CONTINUATION)))
+
+
+_CONTINUATION = bytes(range(0x80, 0xC0))
 
 
 def _merge(hits: list[Hit]) -> list[Hit]:
