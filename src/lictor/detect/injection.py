@@ -5,7 +5,8 @@ to the model inside tool output) found in folded, de-leeted, de-spaced text.
 How a scan goes:
 
 1. ``fold`` (NFKC, look-alikes, invisible characters), then lower case and leetspeak folded
-   (``0→o 1→i 3→e 4→a 5→s 7→t @→a $→s``; a second view reads ``1`` as ``l`` when the text has one);
+   (``0→o 1→i 3→e 4→a 5→s 7→t 8→b $→s``; a second view reads ``1`` as ``l`` and ``@`` as ``a``
+   when the text has either, so e-mail addresses survive in the first);
    letters spaced or dotted apart (``i g n o r e``, ``i.g.n.o.r.e``) are joined, a wider gap
    becoming one space. Every view keeps an exact map back to the original text.
 2. A prefilter: text with none of the cue stems (and no spaced letters) is done after one regex
@@ -46,7 +47,7 @@ TYPES = (
     "injection.tool_output",
 )
 
-_LEET_I = bytes.maketrans(b"0134578@$", b"oieastbas")
+_LEET_I = bytes.maketrans(b"0134578$", b"oieastbs")    # keeps "@": e-mail addresses are cues too
 _LEET_L = bytes.maketrans(b"0134578@$", b"oleastbas")
 # letters (after leet folding) standing alone, separated by 1-3 separator characters, 4 or more
 _SPACED = re.compile(r"(?<![a-z])[a-z](?:[ .\-_*|/\\,:;+~'\"`]{1,3}[a-z](?![a-z])){3,}")
@@ -167,7 +168,7 @@ class InjectionDetector:
             lower = folded.text
         data = lower.encode("utf-8")
         views: list[tuple[bytes, Folded | None]] = [(data.translate(_LEET_I), None)]
-        if b"1" in data:
+        if b"1" in data or b"@" in data:
             views.append((data.translate(_LEET_L), None))
         for view, _ in list(views):
             if b"a a a a" in view.translate(_CLASS):

@@ -207,7 +207,7 @@ _RAW: list[tuple[str, float, str]] = [
     ("injection.jailbreak", 0.85, rf"(?<![a-z])developer{_G}mode{_G}(?:enabled|activated|output|response|is{_G}(?:now{_G})?(?:enabled|active))"),
     ("injection.jailbreak", 0.4, rf"(?<![a-z])(?:enable|activate|enter|turn{_G}on|switch{_G}to|simulate|with|in){_G}developer{_G}mode"),
     ("injection.jailbreak", 0.85, rf"(?<![a-z])(?:you(?:'re|{_G}are)(?:{_G}now)?{_G}jailbroken|jailbr(?:eak|oken){_G}(?:mode|version|ai|assistant|persona|"
-     rf"prompt|enabled|activated)|(?:enable|activate|enter){_G}jailbreak)"),
+     rf"enabled|activated)|(?:enable|activate|enter){_G}jailbreak)"),
     ("injection.jailbreak", 0.3, r"(?<![a-z])jailbr(?:eak|oken|eaking)"),
     ("injection.jailbreak", 0.75, rf"(?<![a-z])(?:unrestricted|unfiltered|uncensored|unlimited|unbound|evil|chaos|opposite|no{_G}limits?|"
      rf"no{_G}rules|no{_G}restrictions|freedom|unchained|unhinged|rogue|anarchy|amoral|jailbreak|stan|dude|aim)\W{{1,4}}mode(?![a-z])"),
@@ -243,13 +243,13 @@ _RAW: list[tuple[str, float, str]] = [
     ("injection.jailbreak", 0.8, rf"(?<![a-z])(?:your|all\W{{1,4}}(?:of\W{{1,4}})?your)\W{{1,4}}(?:\w{{1,15}}\W{{1,4}})?{_LIMITS}\W{{1,4}}"
      rf"(?:are|have\W{{1,4}}been|were|is|has\W{{1,4}}been)\W{{1,4}}(?:now\W{{1,4}})?(?:gone|removed|lifted|disabled|off|deactivated|"
      rf"suspended|void|turned\W{{1,4}}off|bypassed|unlocked)"),
-    ("injection.jailbreak", 0.5, r"(?<![a-z])(?:nothing\W{1,4}is\W{1,4}(?:forbidden|off\W{0,2}limits|prohibited|taboo|"
+    ("injection.jailbreak", 0.45, r"(?<![a-z])(?:nothing\W{1,4}is\W{1,4}(?:forbidden|off\W{0,2}limits|prohibited|taboo|"
      r"restricted|banned)|anything\W{1,4}goes|there\W{1,4}are\W{1,4}no\W{1,4}(?:rules|laws|limits|restrictions))"),
     ("injection.jailbreak", 0.45, r"(?<![a-z])(?:switch\W{1,4}to|enter|activate|enable|turn\W{1,4}on)\W{1,4}god\W{1,4}mode"),
     ("injection.jailbreak", 0.3, r"(?<![a-z])(?:never|won'?t|doesn'?t|does\W{1,4}not)\W{1,4}(?:ever\W{1,4})?(?:refuses?|declines?)"),
     ("injection.jailbreak", 0.3, r"(?<![a-z])(?:two|2|both)\W{1,4}(?:different\W{1,4}|separate\W{1,4})?(?:responses|answers|replies|outputs)"),
     ("injection.jailbreak", 0.35, r"(?<![a-z])tokens?\W{1,4}(?:\w{1,15}\W{1,4}){0,4}?(?:deducted|lose|lost|die|run\W{1,4}out|cease\W{1,4}to\W{1,4}exist)"),
-    ("injection.jailbreak", 0.5, r"(?<![a-z])(?:can|will|able\W{1,4}to)\W{1,4}(?:now\W{1,4})?do\W{1,4}anything(?:\W{1,4}(?:i|you|the\W{1,4}user)\W{1,4}"
+    ("injection.jailbreak", 0.45, r"(?<![a-z])(?:can|will|able\W{1,4}to)\W{1,4}(?:now\W{1,4})?(?:do|say|write|answer)\W{1,4}anything(?:\W{1,4}(?:i|you|the\W{1,4}user)\W{1,4}"
      r"(?:ask|want|request))?"),
     # --- text in tool output or documents addressed to the model
     ("injection.tool_output", 0.8, rf"(?<![a-z])(?:dear|hey|hi|hello|attention|note\W{{1,4}}to|message\W{{1,4}}to|to)?\W{{0,4}}(?:the\W{{1,4}})?"
@@ -264,7 +264,7 @@ _RAW: list[tuple[str, float, str]] = [
      r"(?:send|forward|include)\W{1,4}(?:the|all|this|their)\W{1,4})"),
     ("injection.tool_output", 0.8, rf"(?<![a-z])(?:note|message|instructions?|directive|reminder|notice|memo|request|command|"
      rf"hint|p\.?s\.?)s?\W{{1,4}}(?:to|for)\W{{1,4}}(?:the|any|all|every)?\W{{0,4}}{_AI}s?(?![a-z])"),
-    ("injection.tool_output", 0.5, rf"(?<![a-z])(?:note|message|instructions?|directive|reminder|notice|memo|command)s?\W{{1,4}}"
+    ("injection.tool_output", 0.45, rf"(?<![a-z])(?:note|message|instructions?|directive|reminder|notice|memo|command)s?\W{{1,4}}"
      rf"(?:to|for)\W{{1,4}}(?:the|any|all|every)\W{{1,4}}{_AGENTISH}s?(?![a-z])\W{{0,3}}:"),
     ("injection.tool_output", 0.85, rf"(?<![a-z])if\W{{1,4}}you\W{{1,4}}(?:are|'re)\W{{1,4}}(?:(?:a|an|the)\W{{1,4}})?{_AI}"
      rf"(?:\W{{1,4}}(?:\w{{1,15}}\W{{1,4}})?(?:reading|processing|summari[sz]ing|parsing|that|who|analy[sz]ing|assistant|agent))?"),
@@ -282,7 +282,7 @@ _RAW: list[tuple[str, float, str]] = [
      rf"(?:\W{{1,4}}[\w']{{1,15}}){{0,5}}?\W{{0,3}}:"),
     ("injection.tool_output", 0.45, r"(?<![a-z])(?:do\W{1,4}not|don'?t|never|without)\W{1,4}(?:mention|tell|reveal|show|disclose|"
      r"mentioning|telling|revealing|showing|disclosing)\W{1,4}(?:[\w']{1,15}\W{1,4}){0,4}?to\W{1,4}the\W{1,4}(?:user|human|customer)(?![a-z])"),
-    ("injection.tool_output", 0.5, r"(?<![a-z])(?:dear|hey|hello|hi|attention)\W{1,4}(?:ai\W{1,4})?(?:assistant|agent|model|bot|"
+    ("injection.tool_output", 0.45, r"(?<![a-z])(?:dear|hey|hello|hi|attention)\W{1,4}(?:ai\W{1,4})?(?:assistant|agent|model|bot|"
      r"chat\W{0,2}bot)\W{0,3}[,:!]"),
     ("injection.tool_output", 0.75, r"(?<![a-z])(?:include|reveal|send|share|leak|output|print|add|insert|append|paste|embed|put)"
      r"\W{1,4}(?:(?:the|all|this|their|your|any|user'?s?|of)\W{1,4}){0,3}(?:api\W?keys?|passwords?|credentials|secrets?|"
@@ -297,6 +297,7 @@ _RAW: list[tuple[str, float, str]] = [
      r"inputs?|prompts?|asks|asked|said|wants|says|task|query)"),
     ("injection.tool_output", 0.65, r"(?<![a-z])(?:send|forward|email|e\W?mail|upload|post|transmit|exfiltrate|leak|copy|share|submit|"
      r"include|append|encode)\W{1,4}(?:(?:all|the|this|their|your|any|every|user'?s?|his|her|entire|full|whole|of)\W{1,4}){0,3}"
+     r"(?:(?:saved|stored|current|recent|full|complete|entire|private|secret|login|admin)\W{1,4})?"
      r"(?:conversation|chat\W{1,4}(?:history|log)|conversation\W{1,4}history|previous\W{1,4}messages|credentials|passwords?|"
      r"api\W?keys?|secrets?|(?:access\W{1,4}|auth\W{1,4}|session\W{1,4})?tokens?|private\W{1,4}keys?|session\W{1,4}cookies?|cookies|"
      r"ssh\W{1,4}keys?|env(?:ironment)?\W{1,4}variables|system\W{1,4}prompt|personal\W{1,4}(?:data|information|details)|"
