@@ -9,10 +9,10 @@ How a scan goes:
    when the text has either, so e-mail addresses survive in the first);
    letters spaced or dotted apart (``i g n o r e``, ``i.g.n.o.r.e``) are joined, a wider gap
    becoming one space. Every view keeps an exact map back to the original text.
-2. A prefilter: text with none of the cue stems (and no spaced letters) is done after one regex
-   pass. This is the path almost all benign text takes.
-3. Cue patterns, each with a weight, typed by category. Patterns are bounded (no nested unbounded
-   repetition), so a scan is linear in the text.
+2. All cues in one RE2 set: one linear pass over each view tells which cues match at all. For
+   text without cues (almost all benign text) that pass is the whole cost.
+3. The cues that matched, each alone in RE2, say where. Every cue has a weight and a type; the
+   patterns are bounded, and RE2 runs in time linear in the text whatever the pattern.
 4. Each cue's score is raised by the other cues near it (within ``window`` characters):
    ``s + (1 - s) * 0.6 * support`` where ``support`` is the noisy-or of their weights. A weak cue
    alone ("pretend you are", "no restrictions") stays below the threshold; together they pass it.
