@@ -86,6 +86,7 @@ def test_adversarial_inputs_finish(text: str) -> None:
     ({"window": -1}, "window"),
     ({"extra_cues": {"pii.email": ["x"]}}, "extra_cues"),
     ({"extra_cues": {"injection.override": ["("]}}, "extra_cues.injection.override[0]"),
+    ({"extra_cues": {"injection.override": ["(?<=a)b"]}}, "extra_cues.injection.override[0]"),
 ])
 def test_bad_options_are_refused_with_their_path(options: dict[str, Any], path: str) -> None:
     with pytest.raises(ConfigError) as info:

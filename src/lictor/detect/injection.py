@@ -129,8 +129,8 @@ class InjectionDetector:
 
     Options: ``threshold`` (0..1, default 0.5) below which a cue is not reported; ``window``
     (characters, default 300) within which cues support each other; ``extra_cues``, a mapping from
-    a type to a list of regular expressions (matched against the folded, lower-cased text) added as
-    strong cues of that type; ``disabled_types``, types never reported."""
+    a type to a list of regular expressions (RE2 syntax, matched against the folded, lower-cased,
+    de-leeted text) added as strong cues of that type; ``disabled_types``, types never reported."""
 
     name = "injection"
     version = "1"
@@ -146,18 +146,18 @@ class InjectionDetector:
         self.threshold = float(threshold)
         self.window = int(window)
         self.disabled = frozenset(disabled_types)
-        self.custom: list[Cue] = []
+        self.custom: list[tuple[str, Any]] = []  # (type, RE2 pattern): linear time, whatever is configured
         for type_, patterns in (extra_cues or {}).items():
             if not type_.startswith("injection."):
                 raise ConfigError(f"a cue type must start with 'injection.', not {type_!r}",
                                   path="extra_cues")
             for i, pattern in enumerate(patterns):
                 try:
-                    compiled = re.compile(pattern)
-                except re.error as exc:
-                    raise ConfigError(f"not a regular expression: {exc}",
+                    compiled = re2.compile(pattern)
+                except re2.error as exc:
+                    raise ConfigError(f"not a regular expression RE2 accepts: {exc}",
                                       path=f"extra_cues.{type_}[{i}]") from exc
-                self.custom.append(Cue(type_, 0.9, compiled, custom=True))
+                self.custom.append((type_, compiled))
         self.engine = compiled_cues()
 
     def _views(self, folded: Folded) -> list[tuple[bytes, Folded | None]]:
@@ -212,10 +212,13 @@ class InjectionDetector:
                     start, end = chars(start), chars(end)
                 yield cue.type, cue.weight, start, end
         if self.custom:
-            view = data.decode("utf-8")
-            for cue in self.custom:
-                for found in cue.pattern.finditer(view):
-                    yield cue.type, cue.weight, found.start(), found.end()
+            chars = None if data.isascii() else _CharOffsets(data)
+            for type_, pattern in self.custom:
+                for found in pattern.finditer(data):
+                    start, end = found.span()
+                    if chars is not None:
+                        start, end = chars(start), chars(end)
+                    yield type_, 0.9, start, end
 
     def _score(self, found: list[_Found]) -> list[Hit]:
         """Each cue's weight raised by the other cues starting within ``window`` of it."""

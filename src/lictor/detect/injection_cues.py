@@ -25,13 +25,12 @@ __all__ = ["CUES", "Compiled", "Cue", "compiled", "re2_pattern"]
 
 @dataclass(frozen=True, slots=True)
 class Cue:
-    """One pattern: the ``type`` it reports, its ``weight``, and whether it is a ``custom`` pattern
-    from the configuration (matched with Python's ``re``, not through the RE2 set)."""
+    """One pattern: the ``type`` it reports, its ``weight`` and the pattern (Python syntax; matched
+    through its RE2 translation, ``re2_pattern``)."""
 
     type: str
     weight: float
     pattern: re.Pattern[str]
-    custom: bool = False
 
 
 _G = r"\W{0,4}"                                   # gap between words, possibly none
