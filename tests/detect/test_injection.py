@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,9 @@ from hypothesis import strategies as st
 
 from lictor.detect.base import Detector, Hit
 from lictor.detect.injection import TYPES, InjectionDetector
+from lictor.detect.injection_cues import CUES
 from lictor.errors import ConfigError
+from tests.detect.evaluate import load
 
 GOLDEN: list[dict[str, Any]] = yaml.safe_load((Path(__file__).parent / "injection_golden.yaml").read_text())
 
@@ -92,3 +95,20 @@ def test_bad_options_are_refused_with_their_path(options: dict[str, Any], path: 
     with pytest.raises(ConfigError) as info:
         InjectionDetector(**options)
     assert info.value.path == path
+
+
+def test_re2_translation_finds_what_the_python_patterns_find() -> None:
+    # the cues are written in Python syntax and run in RE2; on the dev corpus both must agree
+    python_engine = InjectionDetector()
+
+    def python_matches(data: bytes) -> Iterator[tuple[str, float, int, int]]:
+        view = data.decode("utf-8")
+        for cue in CUES:
+            for match in cue.pattern.finditer(view):
+                yield cue.type, cue.weight, match.start(), match.end()
+
+    python_engine._matches = python_matches  # type: ignore[method-assign]
+    re2_engine = InjectionDetector()
+    for row in load("dev")[::3]:
+        expected = {(h.type, h.start, h.end) for h in python_engine.scan(row["text"])}
+        assert {(h.type, h.start, h.end) for h in re2_engine.scan(row["text"])} == expected, row["text"]

@@ -34,8 +34,8 @@ def test_dev_rounds_meet_the_target(detector: InjectionDetector) -> None:
 
 def test_held_out_set(detector: InjectionDetector) -> None:
     # The first, blind measurement of this set gave recall 0.891 and a false-positive rate of 0.022;
-    # two cue fixes made after seeing its false positives bring it to 0.902 / 0.009, so it is no
-    # longer fully blind (eval/injection/README.md tells the whole history).
+    # changes made since (some after seeing its false positives) bring it to 0.920 / 0.009, so it is
+    # no longer blind (eval/injection/README.md tells the whole history).
     score = evaluate(detector, load("heldout"))
     assert score.recall >= 0.90, [r["text"][:80] for r in score.missed]
     assert score.fpr <= 0.01, [r["text"][:80] for r in score.wrong]

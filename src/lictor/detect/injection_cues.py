@@ -140,7 +140,7 @@ _RAW: list[tuple[str, float, str]] = [
      rf"recite|say|type)\W{{1,4}}(?:(?:out|back|me){_G})?(?:everything|all|the\W{{1,4}}(?:text|words|content|message|lines?|"
      rf"instructions|sentences?|paragraphs?)|what(?:\W{{1,4}}is)?\W{{1,4}}written)\W{{1,4}}(?:\w{{1,15}}\W{{1,4}}){{0,2}}?"
      rf"(?:above|before\W{{1,4}}(?:this|my|the)|prior\W{{1,4}}to|preceding|from\W{{1,4}}the\W{{1,4}}(?:start|beginning|top))"),
-    ("injection.system_prompt", 0.6, r"(?<![a-z])(?:starting|beginning|begin|start)\W{1,4}with\W{1,4}.?you\W{1,4}are\W{1,4}(?:a|an|chat)"),
+    ("injection.system_prompt", 0.6, r"(?<![a-z])(?:starting|beginning|begin|start)\W{1,4}with\W{1,4}.?you\W{1,4}are(?:\W{1,4}(?:a|an|chat)|\W{0,3}['\"])"),
     ("injection.system_prompt", 0.8, rf"(?<![a-z])(?:what|which)\W{{1,4}}(?:are|were|is|was)\W{{1,4}}(?:your|the)\W{{1,4}}"
      rf"{_SP_QUAL}\W{{1,4}}(?:\w{{1,15}}\W{{1,4}})?(?:prompts?|instructions|directives|rules|guidelines|system\W{{1,4}}message)"),
     ("injection.system_prompt", 0.7, r"(?<![a-z])(?:what|which)\W{1,4}(?:instructions|rules|prompts?|directives|guidelines)"
@@ -159,6 +159,25 @@ _RAW: list[tuple[str, float, str]] = [
      r"secretes|d'origine|originales)|tus\W{1,4}instrucciones\W{1,4}(?:iniciales|ocultas|del\W{1,4}sistema|originales|secretas)|"
      r"deine\W{1,4}(?:system)?(?:anweisungen|instruktionen|vorgaben)|le\W{1,4}tue\W{1,4}istruzioni\W{1,4}(?:iniziali|nascoste|"
      r"originali|di\W{1,4}sistema)|suas\W{1,4}instrucoes\W{1,4}(?:iniciais|ocultas|originais))"),
+    ("injection.system_prompt", 0.55, r"(?<![a-z])your\W{1,4}(?:(?:entire|full|whole|exact|own)\W{1,4})?(?:system|initial|hidden|secret|"
+     r"original|internal|developer|confidential|starting|opening)\W{1,4}(?:prompt|instructions|message|directives|preamble)"),
+    ("injection.system_prompt", 0.8, r"(?<![a-z])(?:repeat|print|output|copy|write|reproduce|show|display|echo|return|recite|dump|"
+     r"translate|summari[sz]e|encode|list|see|view|read|access|check|get|obtain|know)\W{1,4}(?:me\W{1,4})?(?:(?:everything|all|"
+     r"anything|what\W{1,4}is|the\W{1,4}(?:text|words|content))\W{1,4}(?:in|from|of|inside|within)\W{1,4})?(?:the|your)\W{1,4}"
+     r"(?:system\W{0,4}(?:prompt|message|instructions)|initial\W{1,4}prompt|hidden\W{1,4}(?:prompt|instructions)|preamble)"),
+    ("injection.system_prompt", 0.8, r"(?<![a-z])(?:repeat|print|output|copy|write|reproduce|show|display|echo|return|recite|dump|"
+     r"translate|summari[sz]e)\W{1,4}(?:(?:all|everything|of)\W{1,4})?the\W{1,4}above\W{1,4}(?:text|words|content|message|"
+     r"instructions|prompt|lines|conversation)"),
+    ("injection.system_prompt", 0.7, r"(?<![a-z])(?:what|which)\W{1,4}(?:were|have|had|did)\W{1,4}you\W{1,4}(?:been\W{1,4})?(?:told|"
+     r"instructed|given|asked|programmed|configured)\W{1,4}(?:\w{1,15}\W{1,4})?(?:before|at\W{1,4}the\W{1,4}(?:start|beginning)|"
+     r"initially|earlier|prior)"),
+    ("injection.system_prompt", 0.7, r"(?<![a-z])(?:what|which)\W{1,4}(?:are|were)\W{1,4}you\W{1,4}(?:not\W{1,4}(?:supposed|allowed|"
+     r"permitted|meant)|told\W{1,4}not|forbidden|instructed\W{1,4}not)\W{1,4}to\W{1,4}(?:tell|say|reveal|share|disclose|discuss)"),
+    ("injection.system_prompt", 0.6, r"(?<![a-z])(?:my\W{1,4}(?:instructions|rules|system\W{1,4}prompt|initial\W{1,4}prompt)\W{1,4}"
+     r"(?:are|is|say|were)|i\W{1,4}was\W{1,4}(?:instructed|told|programmed|configured)\W{1,4}to|the\W{1,4}system\W{1,4}prompt"
+     r"\W{1,4}(?:is|says|reads|was))\W{0,4}['\":]"),
+    ("injection.system_prompt", 0.5, r"(?<![a-z])(?:repeat|print|output|copy|reproduce|recite|echo)\W{1,4}(?:back\W{1,4})?(?:this|the)"
+     r"\W{1,4}(?:(?:entire|whole|full|complete)\W{1,4})?(?:conversation|chat|context)"),
     ("injection.system_prompt", 0.65, r"(?<![a-z])(?:what|which)\W{1,4}(?:is|was)\W{1,4}your\W{1,4}(?:system\W{1,4})?prompt"),
     ("injection.system_prompt", 0.75, rf"(?<![a-z])(?:text|instructions|message|prompt|rules|words)\W{{1,4}}(?:that\W{{1,4}})?"
      rf"you\W{{1,4}}(?:were|have\W{{1,4}}been|got|received)\W{{1,4}}(?:given|told|provided|programmed|sent)?{_G}"
@@ -194,6 +213,10 @@ _RAW: list[tuple[str, float, str]] = [
      rf"required\W{{1,4}}to\W{{1,4}}follow|an?\W{{1,4}}assistant|programmed)"),
     ("injection.roleplay", 0.7, rf"(?<![a-z])(?:stop|quit|cease)\W{{1,4}}(?:being|acting\W{{1,4}}(?:as|like))\W{{1,4}}(?:(?:a|an)\W{{1,4}})?"
      rf"(?:{_AI}|helpful|assistant|polite|ethical|safe)"),
+    ("injection.roleplay", 0.6, r"(?<![a-z])(?:act|acting|respond|answer|reply|pretend|roleplay|role\W?play|behave|speak|known)\W{1,4}"
+     r"(?:to\W{1,4}be\W{1,4}|as\W{1,4}|like\W{1,4})(?:an?\W{1,4}|the\W{1,4})?[a-z0-9]{1,20}(?:gpt|ai|bot)(?![a-z])"),
+    ("injection.roleplay", 0.45, r"(?<![a-z])(?:you(?:'re|\W{1,4}are)\W{1,4}going\W{1,4}to\W{1,4}(?:act|pretend|play|be|role\W?play|"
+     r"simulate)|another\W{1,4}ai\W{1,4}(?:called|named|known\W{1,4}as))"),
     ("injection.roleplay", 0.35, r"(?<![a-z])(?:in\W{1,4}this|let'?s|imagine\W{1,4}a)\W{1,4}(?:\w{1,15}\W{1,4})?(?:hypothetical|fictional|"
      r"imaginary|fantasy|alternate|parallel)\W{1,4}(?:world|universe|scenario|story|setting|game|reality)"),
     ("injection.roleplay", 0.7, r"(?<![a-z])(?:dead|late|deceased)\W{1,4}(?:grandma|grandmother|granny|grandpa|grandfather)"
@@ -246,6 +269,15 @@ _RAW: list[tuple[str, float, str]] = [
      r"restricted|banned)|anything\W{1,4}goes|there\W{1,4}are\W{1,4}no\W{1,4}(?:rules|laws|limits|restrictions))"),
     ("injection.jailbreak", 0.45, r"(?<![a-z])(?:switch\W{1,4}to|enter|activate|enable|turn\W{1,4}on)\W{1,4}god\W{1,4}mode"),
     ("injection.jailbreak", 0.3, r"(?<![a-z])(?:never|won'?t|doesn'?t|does\W{1,4}not)\W{1,4}(?:ever\W{1,4})?(?:refuses?|declines?)"),
+    ("injection.jailbreak", 0.6, r"(?<![a-z])(?:without|with\W{1,4}no|no|regardless\W{1,4}of)\W{1,4}(?:any\W{1,4})?(?:regard|respect|"
+     r"concern|care)\W{1,4}(?:for|to|of|about)\W{1,4}(?:\w{1,15}\W{1,4})?(?:norms|ethics|morals|morality|rules|laws|legality|safety|"
+     r"consequences|political\W{1,4}correctness|guidelines|policies)"),
+    ("injection.override", 0.6, r"(?<![a-z])(?:modify|modifying|change|changing|update|updating|reprogram|reprogramming|override|"
+     r"rewrite|rewriting|alter|altering)\W{1,4}your\W{1,4}(?:programming|code|rules|instructions|guidelines|directives|"
+     r"behaviou?r|core\W{1,4}\w{1,15}|training)"),
+    ("injection.override", 0.45, r"(?<![a-z])(?:i\W{0,2}am|i'm)\W{1,4}(?:a|an|the|your)\W{1,4}(?:\w{1,15}\W{1,4})?(?:developer|programmer|"
+     r"engineer|employee|admin|administrator|creator|owner)\W{1,4}(?:at|from|of|for|with)\W{1,4}(?:openai|anthropic|google|"
+     r"deepmind|meta|microsoft|your\W{1,4}company)"),
     ("injection.jailbreak", 0.3, r"(?<![a-z])(?:two|2|both)\W{1,4}(?:different\W{1,4}|separate\W{1,4})?(?:responses|answers|replies|outputs)"),
     ("injection.jailbreak", 0.35, r"(?<![a-z])tokens?\W{1,4}(?:\w{1,15}\W{1,4}){0,4}?(?:deducted|lose|lost|die|run\W{1,4}out|cease\W{1,4}to\W{1,4}exist)"),
     ("injection.jailbreak", 0.45, r"(?<![a-z])(?:can|will|able\W{1,4}to)\W{1,4}(?:now\W{1,4})?(?:do|say|write|answer)\W{1,4}anything(?:\W{1,4}(?:i|you|the\W{1,4}user)\W{1,4}"
