@@ -1,8 +1,8 @@
 """One-off timing of folding, decoding and the injection and exfiltration detectors (for a report;
 the project's benchmark script measures all detectors together). Prints p50 microseconds per 1 KB
 of business text, hard negatives (benign text full of cue words), non-ASCII business text and
-attack text, and MB/s on 1 MB of business text and of hard negatives (second pass: the first
-builds the RE2 automaton states, a one-off per process).
+attack text, and MB/s on 1 MB of business text and of hard negatives (median of three passes after
+a first one that builds the RE2 automaton states, a one-off per process).
 
 Run from the repository root:  .venv/bin/python eval/injection/timing.py
 """
@@ -87,10 +87,13 @@ def main() -> None:
                 fn(text)
         cells = [f"{p50_us(fn, sample):13.1f}us" for sample in columns.values()]
         for text in big.values():
-            fn(text)  # the first pass over new text builds RE2's DFA states; measure the second
-            t0 = time.perf_counter()
-            fn(text)
-            cells.append(f"{len(text) / (time.perf_counter() - t0) / 1e6:10.1f} MB/s")
+            fn(text)  # the first pass over new text builds RE2's DFA states; measure the next ones
+            passes = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                fn(text)
+                passes.append(time.perf_counter() - t0)
+            cells.append(f"{len(text) / statistics.median(passes) / 1e6:10.1f} MB/s")
         print(f"{name:16}" + "".join(cells))
 
 
