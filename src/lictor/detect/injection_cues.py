@@ -431,7 +431,7 @@ def compiled() -> Compiled:
     options.never_capture = True
     cue_set = re2.Set.SearchSet(options)
     single = re2.Options()
-    single.max_mem = 32 << 20
+    single.max_mem = 8 << 20  # the default; bounds the memory each cue's automaton may take
     single.never_capture = True
     regexes = []
     for cue in CUES:
