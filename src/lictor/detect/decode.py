@@ -1,14 +1,65 @@
 """Finding encoded runs inside text (base64, hex, ROT13, URL encoding) and decoding them so that
 detectors can rescan what they hide, within a bounded budget of decoded characters.
 
-PLACEHOLDER: finds nothing; the real decoder replaces it in this same module."""
+A run is reported only when its decoding is plausible text: valid UTF-8, printable, mostly letters
+and spaces. Binary payloads (images, keys, digests) therefore decode to nothing and cost one C-level
+decode each. Decoded text is searched again once more (``base64`` inside ``hex`` and so on), at most
+``MAX_DEPTH`` levels deep; a nested segment carries the outermost span and an ``encoding`` such as
+``"hex/base64"`` (outer first).
+
+ROT13 cannot be recognised by its characters (it is made of ordinary letters). A run of words is
+reported as ROT13 when at least three of its words rotate to very common English words and none of
+them is such a word as it stands; the cheap test for the rotated forms of those words runs first,
+so ordinary text costs one regex pass. It finds English ROT13 only.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_to_bytes
 
-__all__ = ["Segment", "segments"]
+import re2
+
+__all__ = ["MAX_DEPTH", "Segment", "segments"]
+
+MAX_DEPTH = 2
+_MIN_DECODED = 6
+
+# base64 (standard or URL-safe alphabet) and bare hex share one scan: a run of at least 16 such
+# characters not preceded by one; hex with separators, ``\xNN`` escapes and %-escapes are separate
+_CANDIDATES = re.compile(
+    r"(?<![A-Za-z0-9+/_-])(?P<b64>[A-Za-z0-9+/_-]{16,}={0,2})"
+    r"|(?P<xesc>(?:\\x[0-9A-Fa-f]{2}){6,})"
+    r"|(?<![0-9A-Za-z])(?P<hexsep>(?:[0-9A-Fa-f]{2}[ :,]){7,}[0-9A-Fa-f]{2})(?![0-9A-Za-z])"
+    r"|(?P<pct>(?:%[0-9A-Fa-f]{2}[^\s%\"'<>]{0,64}){2,}%[0-9A-Fa-f]{2}[^\s%\"'<>]{0,64})"
+)
+_PCT_STOP = frozenset(" \t\r\n%\"'<>")
+_HEX = re.compile(r"[0-9A-Fa-f]+")
+_HEX_DIGITS = re.compile(r"[0-9A-Fa-f]{2}")
+
+# cheap gates, on the UTF-8 bytes: base64 characters (16 in a row make a candidate), hex pairs
+# with separators, and the ROT13 forms of very common words (the, and, you, to, is, of, all, ignore)
+_B64_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
+_B64_CLASS = bytes(0x61 if chr(i) in _B64_CHARS else 0x20 for i in range(256))
+_HEX_CLASS = bytes(0x68 if chr(i) in "0123456789abcdefABCDEF" else 0x73 if chr(i) in " :," else 0x2E
+                   for i in range(256))
+_ROT13_CUES = ("gur", "naq", "lbh", "lbhe", "gb", "vf", "bs", "nyy", "ner", "guvf", "gung", "jvgu", "sbe",
+               "zl", "nal", "abj", "vtaber", "vafgehpgvbaf")
+_COMMON = frozenset((
+    "the", "and", "you", "your", "to", "of", "all", "ignore", "instructions", "previous", "is",
+    "are", "this", "that", "with", "for", "system", "prompt", "now", "must", "a", "in", "it", "not",
+))
+_ROT13 = str.maketrans(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+    "NOPQRSTUVWXYZABCDEFGHIJKLMnopqrstuvwxyzabcdefghijklm",
+)
+_WORD = re.compile(r"[A-Za-z]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +72,182 @@ class Segment:
     decoded: str
 
 
+def _readable(raw: bytes) -> str | None:
+    """``raw`` as text if it is printable UTF-8 (text, or another encoding layer), else None."""
+    if len(raw) < _MIN_DECODED:
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    printable = sum(1 for c in text if c.isprintable() or c in "\n\r\t")
+    if printable < len(text) * 0.95:
+        return None
+    return text
+
+
+def _wordy(text: str) -> bool:
+    """Whether decoded text reads like words (mostly letters and spaces)."""
+    return sum(1 for c in text if c.isalpha() or c == " ") >= len(text) * 0.6
+
+
+def _decode_b64(run: str) -> str | None:
+    body = run.rstrip("=")
+    if len(body) % 4 == 1:
+        body = body[:-1]
+    padded = body + "=" * (-len(body) % 4)
+    urlsafe = "-" in body or "_" in body
+    if urlsafe and ("+" in body or "/" in body):
+        return None
+    try:
+        raw = (base64.urlsafe_b64decode(padded) if urlsafe
+               else base64.b64decode(padded, validate=True))
+    except (binascii.Error, ValueError):
+        return None
+    return _readable(raw)
+
+
+def _decode_hex(digits: str) -> str | None:
+    try:
+        return _readable(bytes.fromhex(digits))
+    except ValueError:
+        return None
+
+
+def _decode(kind: str, run: str) -> tuple[str, str | None]:
+    if kind == "b64":
+        if len(run) % 2 == 0 and _HEX.fullmatch(run):
+            return "hex", _decode_hex(run)
+        return "base64", _decode_b64(run)
+    if kind in ("xesc", "hexsep"):
+        return "hex", _decode_hex("".join(_HEX_DIGITS.findall(run.replace("\\x", " "))))
+    return "url", _readable(unquote_to_bytes(run.replace("+", " ")))
+
+
+@functools.cache
+def _rot13_cues() -> Any:
+    """Which ROT13 forms of common words occur (as words), in one RE2 pass."""
+    cues = re2.Set.SearchSet()
+    for cue in _ROT13_CUES:
+        cues.Add(f"(?i)(?:^|[^a-z]){cue}(?:[^a-z]|$)")
+    cues.Compile()
+    return cues
+
+
+def _rot13(text: str, data: bytes) -> Iterator[Segment]:
+    """Runs of words without a common English word among them, of which at least three rotate to
+    common English words; looked for only around the places where two or more different ROT13
+    forms of common words occur."""
+    present = [_ROT13_CUES[i] for i in _rot13_cues().Match(data) or ()]
+    if len(present) < 2:
+        return
+    folded = text.lower()
+    if len(folded) != len(text):
+        return
+    spots: list[int] = []
+    for cue in present:
+        at = folded.find(cue)
+        while at >= 0 and len(spots) < 100_000:
+            spots.append(at)
+            at = folded.find(cue, at + 1)
+    windows: list[list[int]] = []
+    for at in sorted(spots):
+        lo, hi = max(0, at - 300), min(len(text), at + 300)
+        if windows and lo <= windows[-1][1]:
+            windows[-1][1] = hi
+        else:
+            windows.append([lo, hi])
+    for lo, hi in windows:
+        yield from _rot13_runs(text, lo, hi)
+
+
+def _rot13_runs(text: str, lo: int, hi: int) -> Iterator[Segment]:
+    first = last = -1
+    count = 0
+    for word in _WORD.finditer(text, lo, hi):
+        lower = word.group().lower()
+        if lower in _COMMON:
+            if count >= 3:
+                yield Segment(first, last, "rot13", text[first:last].translate(_ROT13))
+            first, count = -1, 0
+            continue
+        if first < 0:
+            first = word.start()
+        last = word.end()
+        if lower.translate(_ROT13) in _COMMON:
+            count += 1
+    if first >= 0 and count >= 3:
+        yield Segment(first, last, "rot13", text[first:last].translate(_ROT13))
+
+
+def _may_hold_encoding(data: bytes) -> bool:
+    """Whether ``data`` has anything the candidate scan could find (a few C-speed passes)."""
+    return (b"%" in data or b"\\x" in data or b"a" * 16 in data.translate(_B64_CLASS)
+            or b"hhshhshhshhshhshhshh" in data.translate(_HEX_CLASS))
+
+
+@functools.cache
+def _candidates_re2() -> Any:
+    """The candidate scan for ASCII text in RE2 (a DFA pass instead of a backtracking one): the
+    boundaries the Python pattern checks by look-behind are implied by leftmost-longest runs."""
+    options = re2.Options()
+    options.max_mem = 32 << 20
+    return re2.compile(
+        r"(?P<b64>[A-Za-z0-9+/_-]{16,}={0,2})"
+        r"|(?P<xesc>(?:\\x[0-9A-Fa-f]{2}){6,})"
+        r"|\b(?P<hexsep>(?:[0-9A-Fa-f]{2}[ :,]){7,}[0-9A-Fa-f]{2})\b"
+        r"|(?P<pct>(?:%[0-9A-Fa-f]{2}[^\s%\"'<>]{0,64}){2,}%[0-9A-Fa-f]{2}[^\s%\"'<>]{0,64})",
+        options=options)
+
+
+def _kind(run: str) -> str:
+    """Which alternative of the candidate scan matched ``run`` (their alphabets tell them apart)."""
+    if "%" in run:
+        return "pct"
+    if run.startswith("\\x"):
+        return "xesc"
+    if " " in run or ":" in run or "," in run:
+        return "hexsep"
+    return "b64"
+
+
+def _scan(text: str, depth: int, budget: list[int]) -> Iterator[tuple[int, int, str, str]]:
+    data = text.encode("utf-8", "surrogatepass")
+    if not _may_hold_encoding(data):
+        return
+    matches = _candidates_re2().finditer(text) if len(data) == len(text) else _CANDIDATES.finditer(text)
+    for match in matches:
+        if budget[0] <= 0:
+            return
+        start, run = match.start(), match.group()
+        kind = _kind(run)
+        if kind == "pct":  # take in the word the first escape is glued to
+            floor = max(0, start - 64)
+            while start > floor and text[start - 1] not in _PCT_STOP:
+                start -= 1
+            run = text[start:match.end()]
+        encoding, decoded = _decode(kind, run)
+        if decoded is None or decoded == run:
+            continue
+        budget[0] -= len(decoded)
+        if budget[0] < 0:
+            decoded = decoded[: len(decoded) + budget[0]]
+        if _wordy(decoded):
+            yield start, match.end(), encoding, decoded
+        if depth + 1 < MAX_DEPTH:
+            for _, _, inner, again in _scan(decoded, depth + 1, budget):
+                yield start, match.end(), f"{encoding}/{inner}", again
+
+
 def segments(text: str, budget: int = 65536) -> Iterator[Segment]:
     """Yield the encoded runs of ``text`` whose decoding is plausible text, decoding at most
-    ``budget`` characters in all."""
-    return iter(())
+    ``budget`` characters in all (nested decodings count too). Linear in ``len(text)``."""
+    left = [budget]
+    for start, end, encoding, decoded in _scan(text, 0, left):
+        yield Segment(start, end, encoding, decoded)
+    if left[0] > 0:
+        for seg in _rot13(text, text.encode("utf-8", "surrogatepass")):
+            if left[0] <= 0:
+                return
+            left[0] -= len(seg.decoded)
+            yield seg
