@@ -14,6 +14,7 @@ from lictor.config.kinds import (
     _TIERS,
     ENV_PREFIX,
     SystemSettings,
+    UpstreamSettings,
     WebhookSettings,
     _Bool,
     _Choice,
@@ -28,6 +29,7 @@ from lictor.config.kinds import (
     _Rates,
     _Systems,
     _Text,
+    _Upstreams,
     _Url,
     _Webhooks,
     is_placeholder,
@@ -35,7 +37,7 @@ from lictor.config.kinds import (
 from lictor.errors import ConfigError
 from lictor.model import Verdict
 
-__all__ = ["SETTINGS", "AuditSettings", "HttpSettings", "NotificationSettings", "Setting", "Settings"]
+__all__ = ["SETTINGS", "AuditSettings", "HttpSettings", "NotificationSettings", "ProxySettings", "Setting", "Settings"]
 
 # --------------------------------------------------------------------------- the catalogue
 
@@ -162,6 +164,28 @@ SETTINGS: tuple[Setting, ...] = (
             "a list of `{url, secret, format}`, `format` being `generic` (the event's JSON, the default) or "
             "`slack`. Each request is signed with its `secret` (see [Notifications](notifications.md)).",
             _Webhooks(), secret=True),
+    Setting("proxy.system", None,
+            "The AI system id the LLM proxy's traffic is attributed to (the `system` of its actions); null "
+            "turns the proxy off. With it set, `lictor serve` answers `POST /v1/chat/completions` "
+            "(see [LLM proxy](proxy.md)).",
+            _Optional(_Text("system id"))),
+    Setting("proxy.upstreams", MappingProxyType({}),
+            "The model providers the proxy forwards to, in order: `{NAME: {base_url, api_key_env, kind, timeout, "
+            "models}}`. `kind` is `openai` (the default; any OpenAI-compatible server) or `anthropic`; "
+            "`api_key_env` names the environment variable holding the provider's key (the gateway reads it; "
+            "clients never send it); `timeout` defaults to `60s`; a model goes to the first upstream whose "
+            "`models` globs match it, an upstream without `models` serving any model.",
+            _Upstreams()),
+    Setting("proxy.on_blocked_tool_call", "remove",
+            "What the proxy does with a response in which a tool call is blocked: `remove` drops that call "
+            "and says why in the message text; `replace` replaces the whole response with the explanation.",
+            _Choice(("remove", "replace"))),
+    Setting("proxy.stream_window", 1024,
+            "When streaming, how many characters of the model's text are decided at a time before they are "
+            "released; `0` buffers the whole response and decides it once.", _Int(0)),
+    Setting("proxy.stream_lookbehind", 256,
+            "When streaming, how many decided characters are held back and decided again with the next "
+            "window, so that a finding spanning two windows is caught before any of it is released.", _Int(0)),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -211,6 +235,17 @@ class NotificationSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ProxySettings:
+    """The ``proxy`` section: the LLM proxy's system id, upstreams, blocked tool calls and streaming."""
+
+    system: str | None = field(default_factory=partial(_default, "proxy.system"))
+    upstreams: Mapping[str, UpstreamSettings] = field(default_factory=partial(_default, "proxy.upstreams"))
+    on_blocked_tool_call: str = field(default_factory=partial(_default, "proxy.on_blocked_tool_call"))
+    stream_window: int = field(default_factory=partial(_default, "proxy.stream_window"))
+    stream_lookbehind: int = field(default_factory=partial(_default, "proxy.stream_lookbehind"))
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Every setting, validated. ``sources`` says where each one's value came from, by dotted name:
     ``default``, ``FILE:LINE:COLUMN`` or the environment variable's name."""
@@ -226,6 +261,7 @@ class Settings:
     audit: AuditSettings = field(default_factory=AuditSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    proxy: ProxySettings = field(default_factory=ProxySettings)
     sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
 
     @property

@@ -22,6 +22,7 @@ from lictor.config.catalogue import (
     AuditSettings,
     HttpSettings,
     NotificationSettings,
+    ProxySettings,
     Settings,
     _parse,
 )
@@ -204,8 +205,9 @@ def _build(values: Mapping[str, Any], sources: Mapping[str, str]) -> Settings:
     http = {name.split(".", 1)[1]: value for name, value in values.items() if name.startswith("http.")}
     notifications = {name.split(".", 1)[1]: value for name, value in values.items()
                      if name.startswith("notifications.")}
+    proxy = {name.split(".", 1)[1]: value for name, value in values.items() if name.startswith("proxy.")}
     top = {name: value for name, value in values.items() if "." not in name}
     return Settings(**top, audit=AuditSettings(**audit), http=HttpSettings(**http),
-                    notifications=NotificationSettings(**notifications),
+                    notifications=NotificationSettings(**notifications), proxy=ProxySettings(**proxy),
                     sources=MappingProxyType(dict(sources)))
 

@@ -39,6 +39,8 @@ def create_app(gateway: Gateway, *, keys: KeyRing, settings: Settings,
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        if proxy is not None:
+            await proxy.aclose()
         if on_shutdown is not None:
             on_shutdown()
 
@@ -55,6 +57,12 @@ def create_app(gateway: Gateway, *, keys: KeyRing, settings: Settings,
     app.add_middleware(BodyLimit, limit=settings.http.max_body_bytes)
     app.add_middleware(ErrorCounter, metrics=metrics, routes=router.routes)  # outermost: it sees the 413s too
     app.state.api = api
+    proxy = None
+    if settings.proxy.system is not None:  # the LLM proxy, when configured (see lictor.proxy)
+        from lictor.proxy import mount_proxy
+
+        proxy = mount_proxy(app, gateway, keys, settings.proxy)
+    app.state.proxy = proxy
     return app
 
 
