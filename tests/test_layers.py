@@ -35,7 +35,12 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "lictor.cli": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.audit", "lictor.config",
                     "lictor.runtime", "lictor.access", "lictor.oversight", "lictor.cli"}, {"click", "uvicorn"}),
     "lictor.http": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.audit.index", "lictor.config",
-                     "lictor.runtime", "lictor.access", "lictor.oversight", "lictor.http"}, {"fastapi", "starlette", "prometheus_client"}),
+                     "lictor.runtime", "lictor.access", "lictor.oversight", "lictor.http",
+                     # the one exception between delivery packages: the HTTP app mounts the LLM proxy's
+                     # route when `proxy` is configured (the proxy never imports the HTTP app)
+                     "lictor.proxy"}, {"fastapi", "starlette", "prometheus_client"}),
+    "lictor.proxy": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.config", "lictor.runtime",
+                      "lictor.access", "lictor.oversight", "lictor.proxy"}, {"httpx", "fastapi", "starlette"}),
     "lictor.sdk": ({"lictor.errors", "lictor.model", "lictor.config", "lictor.runtime", "lictor.sdk"}, {"httpx"}),
 }
 
