@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -74,6 +74,8 @@ class FakeUpstream:
     received: list[Received] = field(default_factory=list)
     url: str = ""
     release: threading.Event = field(default_factory=threading.Event)
+    #: when set, answers every request from its body (a scripted model), instead of ``replies``
+    responder: Callable[[Any], Reply] | None = None
 
     def reply(self, *replies: Reply) -> None:
         self.replies[:] = list(replies)
@@ -82,10 +84,11 @@ class FakeUpstream:
         self.reply(Reply(body=body))
 
     def stream(self, chunks: list[dict[str, Any]], *, done: bool = True) -> None:
-        events: list[tuple[str | None, Any]] = [(None, c) for c in chunks]
-        self.reply(Reply(events=[*events, (None, "[DONE]")] if done else events))
+        self.reply(streamed(chunks) if done else Reply(events=[(None, c) for c in chunks]))
 
-    def next(self) -> Reply:
+    def next(self, body: Any) -> Reply:
+        if self.responder is not None:
+            return self.responder(body)
         if not self.replies:
             return Reply(body=completion())
         return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
@@ -105,9 +108,9 @@ def _handler(state: FakeUpstream) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", "0"))
             raw = self.rfile.read(length)
-            state.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                           json.loads(raw) if raw else None))
-            reply = state.next()
+            body = json.loads(raw) if raw else None
+            state.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+            reply = state.next(body)
             if reply.hang:
                 state.release.wait(10)
                 self.close_connection = True
@@ -133,6 +136,11 @@ def _handler(state: FakeUpstream) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(payload)
 
     return Handler
+
+
+def streamed(chunks: list[dict[str, Any]]) -> Reply:
+    """A reply streaming ``chunks`` then ``[DONE]``."""
+    return Reply(events=[*((None, c) for c in chunks), (None, "[DONE]")])
 
 
 def serve_fake() -> Iterator[FakeUpstream]:
