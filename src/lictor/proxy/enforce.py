@@ -222,8 +222,9 @@ def response_action(exchange: Exchange, model: str, text: str | None, *, finish:
 
 async def enforce_completion(exchange: Exchange, completion: dict[str, Any], model: str) -> dict[str, Any]:
     """The answer the client gets for a whole (not streamed) ``chat.completion``; raises the 403 of a
-    BLOCKed response. The answer gains a ``lictor`` member with every decision made."""
-    out = copy.deepcopy(completion)
+    BLOCKed response. The answer (``completion``, changed in place) gains a ``lictor`` member with
+    every decision made."""
+    out = completion
     exchange.decisions["response"] = []
     for choice in out.get("choices") or []:
         message = choice.get("message") or {}

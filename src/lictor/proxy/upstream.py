@@ -19,6 +19,7 @@ import httpx
 from lictor.config import UpstreamSettings
 from lictor.errors import ConfigError
 from lictor.proxy import anthropic
+from lictor.proxy.transport import transport as lean_transport
 from lictor.proxy.wire import ProxyError, sse
 
 __all__ = ["Upstream", "Upstreams"]
@@ -37,7 +38,8 @@ class Upstream:
         self.models = settings.models
         self._key = key
         self._client = httpx.AsyncClient(base_url=settings.base_url, timeout=httpx.Timeout(settings.timeout),
-                                         limits=_LIMITS, follow_redirects=False, transport=transport)
+                                         limits=_LIMITS, follow_redirects=False,
+                                         transport=transport if transport is not None else lean_transport())
 
     def serves(self, model: str) -> bool:
         return not self.models or any(fnmatch.fnmatchcase(model, glob) for glob in self.models)
