@@ -38,12 +38,13 @@ class Exchange:
     upstream: str
     on_blocked_tool_call: str = "remove"
     approvals: Mapping[str, str] = field(default_factory=dict)
+    api: str = "chat.completions"  # the route the client called: chat.completions or responses
     decisions: dict[str, Any] = field(default_factory=dict)  # what the answer's ``lictor`` member reports
 
     def action(self, kind: str, name: str | None, *, args: dict[str, Any] | None = None, content: Any = None,
                inspected: dict[str, Any], extra: dict[str, Any] | None = None) -> Action:
         """An action of this exchange, presenting the approval whose review holds exactly this action."""
-        context: dict[str, Any] = {"proxy": {"api": "chat.completions", "upstream": self.upstream, **(extra or {})},
+        context: dict[str, Any] = {"proxy": {"api": self.api, "upstream": self.upstream, **(extra or {})},
                                    "inspected": inspected}
         data = {"system": self.system, "kind": kind, "agent": {"id": self.agent}, "args": args or {},
                 "context": context, **({"name": name} if name is not None else {}),

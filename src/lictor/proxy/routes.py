@@ -1,5 +1,6 @@
-"""The proxy's HTTP surface: ``POST /v1/chat/completions``, OpenAI-compatible, authenticated by a
-Lictor API key of scope ``agent``, mounted into the HTTP API when ``proxy.system`` is set.
+"""The proxy's HTTP surface: ``POST /v1/chat/completions`` and ``POST /v1/responses``,
+OpenAI-compatible, authenticated by a Lictor API key of scope ``agent``, mounted into the HTTP API
+when ``proxy.system`` is set.
 
 The route never answers with a traceback: every failure is an OpenAI-shaped error (see
 :mod:`lictor.proxy.wire`), and an unexpected one is a 500 that says only that.
@@ -19,6 +20,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from lictor.access import KeyRing
 from lictor.config import ProxySettings
 from lictor.errors import ConfigError
+from lictor.proxy import responses
 from lictor.proxy.enforce import (
     Exchange,
     enforce_completion,
@@ -66,21 +68,30 @@ class ChatProxy:
     async def chat_completions(self, request: Request) -> Response:
         """``POST /v1/chat/completions``: decide the request, forward it (as constrained), decide the
         answer and each tool call it proposes, and return what the decisions allow."""
+        return await self._handle(request, "chat.completions")
+
+    async def responses(self, request: Request) -> Response:
+        """``POST /v1/responses``: the same, for a Responses API request (stateless, not streamed),
+        translated to chat completions and back (see :mod:`lictor.proxy.responses`)."""
+        return await self._handle(request, "responses")
+
+    async def _handle(self, request: Request, api: str) -> Response:
         try:
             agent = self._agent(request)
             try:
-                body = parse_request(json.loads(await request.body()))
+                raw = json.loads(await request.body())
             except ValueError:
                 raise ProxyError(400, "the body is not valid JSON") from None
+            body = parse_request(responses.to_chat(raw) if api == "responses" else raw)
             upstream = self.upstreams.route(body["model"])
             exchange = Exchange(self.gateway, self.system, agent, upstream.name,
-                                on_blocked_tool_call=self.settings.on_blocked_tool_call,
+                                on_blocked_tool_call=self.settings.on_blocked_tool_call, api=api,
                                 approvals=await presented_approvals(self.gateway, request.headers.get(APPROVAL_HEADER)))
             sent = await enforce_request(exchange, body)
             if body.get("stream"):
                 return await self._stream(exchange, upstream.stream(sent), body["model"])
-            completion = await upstream.complete(sent)
-            return JSONResponse(await enforce_completion(exchange, completion, body["model"]))
+            completion = await enforce_completion(exchange, await upstream.complete(sent), body["model"])
+            return JSONResponse(responses.from_chat(completion, raw) if api == "responses" else completion)
         except ProxyError as exc:
             return _error(exc)
         except Exception:
@@ -129,11 +140,14 @@ def _error(exc: ProxyError) -> JSONResponse:
 
 def mount_proxy(app: FastAPI, gateway: Gateway, keys: KeyRing, settings: ProxySettings, *,
                 transport: httpx.AsyncBaseTransport | None = None) -> ChatProxy:
-    """Add ``POST /v1/chat/completions`` to ``app``; the caller closes the returned proxy (its
+    """Add ``POST /v1/chat/completions`` and ``POST /v1/responses`` to ``app``; the caller closes the returned proxy (its
     pooled upstream connections) when the app stops. Raises ConfigError when an upstream's key
     variable is unset."""
     proxy = ChatProxy(gateway, keys, settings, Upstreams.from_settings(settings.upstreams, transport=transport))
     app.add_api_route("/v1/chat/completions", proxy.chat_completions, methods=["POST"], tags=["LLM proxy"],
                       summary="OpenAI-compatible chat completions, decided and enforced by Lictor",
+                      response_class=JSONResponse)
+    app.add_api_route("/v1/responses", proxy.responses, methods=["POST"], tags=["LLM proxy"],
+                      summary="The Responses API (stateless, not streamed), decided and enforced by Lictor",
                       response_class=JSONResponse)
     return proxy
