@@ -74,3 +74,19 @@ def test_without_proxy_settings_there_is_no_proxy_route(tmp_path: Path) -> None:
             assert client.post("/v1/chat/completions", json={}).status_code == 404
     finally:
         gateway.close()
+
+
+def test_lictor_serve_refuses_to_start_without_an_upstreams_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from lictor.cli import main
+
+    monkeypatch.delenv("NO_SUCH_KEY_VARIABLE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "lictor.yaml").write_text(
+        "proxy:\n  system: assistant\n  upstreams:\n"
+        "    main: {base_url: 'http://127.0.0.1:9/v1', api_key_env: NO_SUCH_KEY_VARIABLE}\n")
+    result = CliRunner().invoke(main, ["serve", "--config", "lictor.yaml"])
+    assert result.exit_code == 2
+    assert "proxy.upstreams.main.api_key_env: the environment variable NO_SUCH_KEY_VARIABLE" in result.output

@@ -105,6 +105,8 @@ def serve_command(config_file: Path | None, demo: bool, host: str | None, port: 
                 "memory:// lives and dies with one process. Use sqlite:///FILE or postgresql://…")
     try:
         load_policies(settings.policies, default_verdict=settings.default_verdict)
+        if settings.proxy.system is not None:  # the LLM proxy's upstream keys, before any worker starts
+            settings.proxy.upstream_keys(os.environ)
         with open_key_admin(settings) as admin:
             if demo:
                 _demo_keys(admin, settings)

@@ -244,6 +244,22 @@ class ProxySettings:
     stream_window: int = field(default_factory=partial(_default, "proxy.stream_window"))
     stream_lookbehind: int = field(default_factory=partial(_default, "proxy.stream_lookbehind"))
 
+    def upstream_keys(self, environ: Mapping[str, str]) -> dict[str, str | None]:
+        """Each upstream's key, read from the environment variable it names (None when it names none).
+        Raises ConfigError when the proxy is on without upstreams, or a named variable is unset or empty."""
+        if self.system is not None and not self.upstreams:
+            raise ConfigError("the proxy needs at least one upstream", path="proxy.upstreams")
+        keys: dict[str, str | None] = {}
+        for name, upstream in self.upstreams.items():
+            key = None
+            if upstream.api_key_env is not None:
+                key = environ.get(upstream.api_key_env, "").strip()
+                if not key:
+                    raise ConfigError(f"the environment variable {upstream.api_key_env} (the upstream's key) "
+                                      "is not set", path=f"proxy.upstreams.{name}.api_key_env")
+            keys[name] = key
+        return keys
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:

@@ -16,8 +16,7 @@ from typing import Any
 
 import httpx
 
-from lictor.config import UpstreamSettings
-from lictor.errors import ConfigError
+from lictor.config import ProxySettings, UpstreamSettings
 from lictor.proxy import anthropic
 from lictor.proxy.transport import transport as lean_transport
 from lictor.proxy.wire import ProxyError, sse
@@ -155,18 +154,8 @@ class Upstreams:
                       transport: httpx.AsyncBaseTransport | None = None) -> Upstreams:
         """Upstreams with their keys read from the environment; a named variable that is unset or
         empty is a ConfigError (fail at start, not on the first request)."""
-        env = os.environ if environ is None else environ
-        if not settings:
-            raise ConfigError("the proxy needs at least one upstream", path="proxy.upstreams")
-        built = []
-        for name, entry in settings.items():
-            key = None
-            if entry.api_key_env is not None:
-                key = env.get(entry.api_key_env, "").strip()
-                if not key:
-                    raise ConfigError(f"the environment variable {entry.api_key_env} (the upstream's key) is not set",
-                                      path=f"proxy.upstreams.{name}.api_key_env")
-            built.append(Upstream(name, entry, key=key, transport=transport))
+        keys = ProxySettings(system="", upstreams=settings).upstream_keys(os.environ if environ is None else environ)
+        built = [Upstream(name, entry, key=keys[name], transport=transport) for name, entry in settings.items()]
         return cls(built)
 
     def route(self, model: str) -> Upstream:
