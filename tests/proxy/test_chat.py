@@ -220,3 +220,13 @@ def test_keys_are_checked_in_the_openai_shape(proxied: Proxied) -> None:
                                    headers={"Authorization": f"Bearer {proxied.reviewer_key}"})
     assert response.status_code == 403 and response.json()["error"]["code"] == "insufficient_scope"
     assert proxied.upstream.received == []
+
+
+def test_when_the_audit_log_cannot_record_nothing_is_forwarded(proxied: Proxied) -> None:
+    proxied.gateway.log.close()  # every decision now fails to be recorded: fail closed
+    response = proxied.post(ASK)
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "decision_failed" and "the audit log is closed" in error["message"]
+    assert error["lictor"]["verdict"] == "BLOCK"
+    assert proxied.upstream.received == []

@@ -134,3 +134,20 @@ def test_a_stream_cut_short_ends_with_an_error_and_releases_nothing_undecided(pr
     stream = events(proxied.post(ASK).text)
     assert stream[-1]["error"]["code"] == "upstream_invalid_response"
     assert "partial" not in released_text(stream)
+
+
+def test_replace_mode_withholds_every_streamed_tool_call(make_proxied: Callable[..., Proxied]) -> None:
+    proxied = make_proxied(on_blocked_tool_call="replace", stream_window=16, stream_lookbehind=24)
+    chunks = tool_chunks("lookup", '{"q": "x"}', ident="call_ok")
+    blocked = tool_chunks("delete_account", '{"id": "C-42"}', ident="call_del")
+    for chunk in blocked[:-1]:  # the second call, as tool call index 1 of the same answer
+        for part in chunk["choices"][0]["delta"].get("tool_calls", []):
+            part["index"] = 1
+        chunk["choices"][0]["delta"].pop("role", None)
+    proxied.upstream.stream([*chunks[:-1], *blocked[:-1], chunks[-1]])
+    stream = events(proxied.post(ASK).text)
+    assert not any(c["choices"][0]["delta"].get("tool_calls") for c in stream if isinstance(c, dict) and c.get("choices"))
+    assert "'delete_account' was blocked" in released_text(stream)
+    assert stream[-2]["choices"][0]["finish_reason"] == "content_filter"
+    assert {d["name"]: d["verdict"] for d in stream[-2]["lictor"]["tool_calls"]} == {"lookup": "ALLOW",
+                                                                                      "delete_account": "BLOCK"}

@@ -71,6 +71,10 @@ def blocked_error(decision: Decision, what: str) -> ProxyError:
     """The error for a BLOCK of ``what`` (``the request``, ``the response``): 403, with the review to
     approve when a person may lift it."""
     review = decision.review or {}
+    if not decision.reasons and decision.errors:  # no rule blocked it: Lictor failed, and failed closed
+        return ProxyError(503, f"Lictor could not decide or record {what}, so it is blocked (fail closed): "
+                          f"{why(decision)} (decision {decision.decision_id}).", type="lictor_error",
+                          code="decision_failed", lictor=decision_summary(decision))
     if review.get("id") and review.get("status") == "pending":
         message = (f"Lictor held {what} for approval: {why(decision)}. Review {review['id']} is pending; once "
                    f"it is approved, send the same request again with the header 'Lictor-Approval: "
