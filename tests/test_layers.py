@@ -40,11 +40,16 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
                    {"click", "uvicorn"}),
     # the HTTP app mounts the fronted MCP servers (``mcp.servers``): the one delivery package it imports
     "lictor.http": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.audit.index", "lictor.config",
-                     "lictor.runtime", "lictor.access", "lictor.oversight", "lictor.http", "lictor.mcp"},
-                    {"fastapi", "starlette", "prometheus_client"}),
+                     "lictor.runtime", "lictor.access", "lictor.oversight", "lictor.http",
+                     # the exceptions between delivery packages: the HTTP app mounts the LLM proxy's routes
+                     # when `proxy` is configured and the fronted MCP servers when `mcp.servers` is (neither
+                     # imports the HTTP app)
+                     "lictor.proxy", "lictor.mcp"}, {"fastapi", "starlette", "prometheus_client"}),
     # delivery: the MCP proxy, on the official MCP SDK (and the Starlette types of its HTTP transport)
     "lictor.mcp": ({"lictor.errors", "lictor.model", "lictor.config", "lictor.runtime", "lictor.access",
                     "lictor.mcp"}, {"mcp", "starlette"}),
+    "lictor.proxy": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.config", "lictor.runtime",
+                      "lictor.access", "lictor.oversight", "lictor.proxy"}, {"httpx", "fastapi", "starlette"}),
     "lictor.sdk": ({"lictor.errors", "lictor.model", "lictor.config", "lictor.runtime", "lictor.sdk"}, {"httpx"}),
 }
 

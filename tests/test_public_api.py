@@ -10,7 +10,7 @@ import pytest
 import lictor
 
 PACKAGES = ["lictor", "lictor.policy", "lictor.audit", "lictor.store", "lictor.errors", "lictor.model",
-            "lictor.config", "lictor.sdk", "lictor.webhooks", "lictor.mcp"]
+            "lictor.config", "lictor.sdk", "lictor.webhooks", "lictor.mcp", "lictor.proxy"]
 
 
 def isort_style(name: str) -> tuple[int, str]:

@@ -109,6 +109,8 @@ def serve_command(config_file: Path | None, demo: bool, host: str | None, port: 
             from lictor.mcp import check_mcp_settings
 
             check_mcp_settings(settings)
+        if settings.proxy.system is not None:  # the LLM proxy's upstream keys, before any worker starts
+            settings.proxy.upstream_keys(os.environ)
         with open_key_admin(settings) as admin:
             if demo:
                 _demo_keys(admin, settings)

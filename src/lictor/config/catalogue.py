@@ -15,6 +15,7 @@ from lictor.config.kinds import (
     ENV_PREFIX,
     McpServerSettings,
     SystemSettings,
+    UpstreamSettings,
     WebhookSettings,
     _Bool,
     _Choice,
@@ -30,6 +31,7 @@ from lictor.config.kinds import (
     _Rates,
     _Systems,
     _Text,
+    _Upstreams,
     _Url,
     _Webhooks,
     is_placeholder,
@@ -37,8 +39,8 @@ from lictor.config.kinds import (
 from lictor.errors import ConfigError
 from lictor.model import Verdict
 
-__all__ = ["SETTINGS", "AuditSettings", "HttpSettings", "McpSettings", "NotificationSettings", "ReviewSettings",
-           "Setting", "Settings"]
+__all__ = ["SETTINGS", "AuditSettings", "HttpSettings", "McpSettings", "NotificationSettings", "ProxySettings",
+           "ReviewSettings", "Setting", "Settings"]
 
 # --------------------------------------------------------------------------- the catalogue
 
@@ -186,6 +188,28 @@ SETTINGS: tuple[Setting, ...] = (
             "Where the MCP proxies pin the SHA-256 of each tool's description and input schema as first "
             "seen, per server, to flag a description that changes later.",
             _Path()),
+    Setting("proxy.system", None,
+            "The AI system id the LLM proxy's traffic is attributed to (the `system` of its actions); null "
+            "turns the proxy off. With it set, `lictor serve` answers `POST /v1/chat/completions` "
+            "(see [LLM proxy](proxy.md)).",
+            _Optional(_Text("system id"))),
+    Setting("proxy.upstreams", MappingProxyType({}),
+            "The model providers the proxy forwards to, in order: `{NAME: {base_url, api_key_env, kind, timeout, "
+            "models}}`. `kind` is `openai` (the default; any OpenAI-compatible server) or `anthropic`; "
+            "`api_key_env` names the environment variable holding the provider's key (the gateway reads it; "
+            "clients never send it); `timeout` defaults to `60s`; a model goes to the first upstream whose "
+            "`models` globs match it, an upstream without `models` serving any model.",
+            _Upstreams()),
+    Setting("proxy.on_blocked_tool_call", "remove",
+            "What the proxy does with a response in which a tool call is blocked: `remove` drops that call "
+            "and says why in the message text; `replace` replaces the whole response with the explanation.",
+            _Choice(("remove", "replace"))),
+    Setting("proxy.stream_window", 1024,
+            "When streaming, how many characters of the model's text are decided at a time before they are "
+            "released; `0` buffers the whole response and decides it once.", _Int(0)),
+    Setting("proxy.stream_lookbehind", 256,
+            "When streaming, how many decided characters are held back and decided again with the next "
+            "window, so that a finding spanning two windows is caught before any of it is released.", _Int(0)),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -251,6 +275,33 @@ class McpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ProxySettings:
+    """The ``proxy`` section: the LLM proxy's system id, upstreams, blocked tool calls and streaming."""
+
+    system: str | None = field(default_factory=partial(_default, "proxy.system"))
+    upstreams: Mapping[str, UpstreamSettings] = field(default_factory=partial(_default, "proxy.upstreams"))
+    on_blocked_tool_call: str = field(default_factory=partial(_default, "proxy.on_blocked_tool_call"))
+    stream_window: int = field(default_factory=partial(_default, "proxy.stream_window"))
+    stream_lookbehind: int = field(default_factory=partial(_default, "proxy.stream_lookbehind"))
+
+    def upstream_keys(self, environ: Mapping[str, str]) -> dict[str, str | None]:
+        """Each upstream's key, read from the environment variable it names (None when it names none).
+        Raises ConfigError when the proxy is on without upstreams, or a named variable is unset or empty."""
+        if self.system is not None and not self.upstreams:
+            raise ConfigError("the proxy needs at least one upstream", path="proxy.upstreams")
+        keys: dict[str, str | None] = {}
+        for name, upstream in self.upstreams.items():
+            key = None
+            if upstream.api_key_env is not None:
+                key = environ.get(upstream.api_key_env, "").strip()
+                if not key:
+                    raise ConfigError(f"the environment variable {upstream.api_key_env} (the upstream's key) "
+                                      "is not set", path=f"proxy.upstreams.{name}.api_key_env")
+            keys[name] = key
+        return keys
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Every setting, validated. ``sources`` says where each one's value came from, by dotted name:
     ``default``, ``FILE:LINE:COLUMN`` or the environment variable's name."""
@@ -268,6 +319,7 @@ class Settings:
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     mcp: McpSettings = field(default_factory=McpSettings)
     reviews: ReviewSettings = field(default_factory=ReviewSettings)
+    proxy: ProxySettings = field(default_factory=ProxySettings)
     sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
 
     @property

@@ -17,7 +17,8 @@ import yaml
 
 from lictor.model import Verdict
 
-__all__ = ["DEFAULT_CONFIG_FILE", "ENV_PREFIX", "McpServerSettings", "SystemSettings", "WebhookSettings", "format_duration", "is_placeholder", "parse_duration"]
+__all__ = ["DEFAULT_CONFIG_FILE", "ENV_PREFIX", "McpServerSettings", "SystemSettings", "UpstreamSettings",
+           "WebhookSettings", "format_duration", "is_placeholder", "parse_duration"]
 
 DEFAULT_CONFIG_FILE = "lictor.yaml"
 ENV_PREFIX = "LICTOR_"
@@ -422,6 +423,79 @@ class _Webhooks(_Kind):
             for hook in hooks:
                 yield hook.secret
                 yield from self._url.secrets(hook.url)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamSettings:
+    """One model provider the LLM proxy forwards to: its ``base_url``, the environment variable holding
+    its API key (read by the gateway, never sent by clients), its API ``kind`` (``openai`` or
+    ``anthropic``), the request ``timeout`` in seconds and the model names (globs) it serves."""
+
+    base_url: str
+    api_key_env: str | None = None
+    kind: str = "openai"
+    timeout: float = 60.0
+    models: tuple[str, ...] = ()
+
+
+_UPSTREAM_KINDS = ("openai", "anthropic")
+_UPSTREAM_FIELDS = ("base_url", "api_key_env", "kind", "timeout", "models")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class _Upstreams(_Kind):
+    """The LLM proxy's upstreams, in order: ``{NAME: {base_url, api_key_env, kind, timeout, models}}``;
+    a model goes to the first upstream whose ``models`` globs match it (none listed: any model)."""
+
+    label = "mapping of name to {base_url, api_key_env, kind, timeout, models}"
+    _url = _Url(("http", "https"))
+    _timeout = _Duration()
+
+    def check(self, value: Any) -> Any:
+        upstreams: dict[str, UpstreamSettings] = {}
+        for name, entry in _mapping(value).items():
+            if not name.strip():
+                raise _Invalid("an upstream name must not be empty", name, at_key=True)
+            if not isinstance(entry, Mapping):
+                raise _Invalid(f"expected a mapping such as {{base_url: ..., api_key_env: ...}}, got {_got(entry)}",
+                               name)
+            for key in entry:
+                if key not in _UPSTREAM_FIELDS:
+                    raise _Invalid(f"unknown field {key!r}{_suggest(str(key), _UPSTREAM_FIELDS)}", f"{name}.{key}",
+                                   at_key=True)
+            upstreams[name] = self._entry(name, entry)
+        return MappingProxyType(upstreams)
+
+    def _entry(self, name: str, entry: Mapping[str, Any]) -> UpstreamSettings:
+        if "base_url" not in entry:
+            raise _Invalid("missing required field 'base_url'", name)
+        try:
+            url = self._url.check(entry["base_url"]).rstrip("/")
+        except _Invalid as exc:
+            raise _Invalid(exc.message, f"{name}.base_url") from None
+        env = entry.get("api_key_env")
+        if env is not None and (not isinstance(env, str) or not _ENV_NAME.fullmatch(env)):
+            raise _Invalid("the name of an environment variable (letters, digits, _), not the key itself",
+                           f"{name}.api_key_env")
+        kind = entry.get("kind", "openai")
+        if kind not in _UPSTREAM_KINDS:
+            raise _Invalid(f"must be one of {', '.join(_UPSTREAM_KINDS)}, got {kind!r}", f"{name}.kind")
+        try:
+            timeout = self._timeout.check(entry.get("timeout", 60.0))
+        except _Invalid as exc:
+            raise _Invalid(exc.message, f"{name}.timeout") from None
+        models = entry.get("models", [])
+        if isinstance(models, str):
+            models = [models]
+        if not isinstance(models, list) or not all(isinstance(m, str) and m.strip() for m in models):
+            raise _Invalid("expected a list of model names or globs such as [gpt-4o*]", f"{name}.models")
+        return UpstreamSettings(base_url=url, api_key_env=env, kind=kind, timeout=timeout, models=tuple(models))
+
+    def from_text(self, text: str) -> Any:
+        return self.check(_yaml_text(text) or {})
+
+    def show(self, value: Any) -> str:
+        return "{" + ", ".join(f"{name}: {{base_url: {u.base_url}, kind: {u.kind}}}" for name, u in value.items()) + "}"
 
 
 def _origin_rule(value: str) -> str | None:

@@ -23,6 +23,7 @@ from lictor.config.catalogue import (
     HttpSettings,
     McpSettings,
     NotificationSettings,
+    ProxySettings,
     ReviewSettings,
     Settings,
     _parse,
@@ -204,7 +205,7 @@ def load_settings(path: str | Path | None = None, *, env: Mapping[str, str] | No
 #: Each settings section: its prefix in dotted names and the frozen type it fills.
 _SECTIONS: dict[str, type[Any]] = {
     "audit": AuditSettings, "http": HttpSettings, "notifications": NotificationSettings,
-    "mcp": McpSettings, "reviews": ReviewSettings,
+    "mcp": McpSettings, "proxy": ProxySettings, "reviews": ReviewSettings,
 }
 
 

@@ -51,6 +51,8 @@ def create_app(gateway: Gateway, *, keys: KeyRing, settings: Settings,
             for mount in mounts:  # each fronted MCP server's session manager runs while the app does
                 await stack.enter_async_context(mount.run())
             yield
+        if proxy is not None:
+            await proxy.aclose()
         if on_shutdown is not None:
             on_shutdown()
 
@@ -69,6 +71,12 @@ def create_app(gateway: Gateway, *, keys: KeyRing, settings: Settings,
     for mount in mounts:
         app.router.routes.append(Route(mount.path, mount, methods=["GET", "POST", "DELETE"]))
     app.state.api = api
+    proxy = None
+    if settings.proxy.system is not None:  # the LLM proxy, when configured (see lictor.proxy)
+        from lictor.proxy import mount_proxy
+
+        proxy = mount_proxy(app, gateway, keys, settings.proxy)
+    app.state.proxy = proxy
     return app
 
 
