@@ -2,5 +2,28 @@
 and in every string inside its ``args``, reported as findings that policies use as data."""
 
 from lictor.detect.base import ENTRY_POINT_GROUP, Detector, Hit
+from lictor.detect.engine import Detection, Scanner, text_fields
+from lictor.detect.registry import detector_names, load_detector
+from lictor.detect.settings import (
+    AllowList,
+    CustomPattern,
+    DetectionSettings,
+    DetectorSettings,
+    parse_detection_settings,
+)
 
-__all__ = ["ENTRY_POINT_GROUP", "Detector", "Hit"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "AllowList",
+    "CustomPattern",
+    "Detection",
+    "DetectionSettings",
+    "Detector",
+    "DetectorSettings",
+    "Hit",
+    "Scanner",
+    "detector_names",
+    "load_detector",
+    "parse_detection_settings",
+    "text_fields",
+]

@@ -1,0 +1,252 @@
+"""Structured personal data: e-mail addresses, phone numbers, payment cards, IBANs, US social security
+numbers, IP addresses and passport numbers, each found by a linear-time pattern and then validated
+(checksums, number plans, ranges) so that order numbers, dates and versions are not reported.
+
+Every pattern starts with a negative look-behind on its own character class and uses bounded
+repetition only, so a match attempt starts only at the beginning of a run and costs a bounded number
+of steps: scanning is linear in the length of the text, whatever it holds.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Iterator, Sequence
+
+from lictor.detect.base import Hit
+from lictor.detect.checksums import iban_valid, luhn_valid
+
+__all__ = ["PiiDetector"]
+
+_EMAIL = re.compile(
+    r"(?<![\w.+%'-])[A-Za-z0-9_][\w.+%'-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}"
+    r"[A-Za-z]{2,24}(?![\w-])")
+_FILE_SUFFIXES = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "tif", "tiff", "pdf"})
+
+# a run of digits with the separators cards, phones and SSNs use; validation decides what it is
+_NUMBER = re.compile(r"(?<![\w+.\-/])(?:\+|00)?\(?\d(?:[ \-.()/]{0,2}\d){5,22}(?![\w]|[.\-/]\d)")
+_SSN = re.compile(r"(\d{3})([- ]?)(\d{2})\2(\d{4})")
+_CARD_GROUPS = re.compile(r"\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{4,5}|\d{13,19}")
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Za-z0-9]){11,32}(?![A-Za-z0-9])")
+_IPV4 = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+                   r"(?![\w]|\.\d)")
+_IPV6 = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?"
+                   r"(?![\w:])")
+_VERSION_BEFORE = re.compile(r"(?:\bv|version|ver\.?|release|build)\s{0,3}\Z", re.I)
+_PASSPORT_KEY = re.compile(r"passport|reisepass|passeport|pasaporte|paspoort", re.I)
+_PASSPORT = re.compile(r"(?<![A-Za-z0-9])[A-Z]{0,2}\d{6,9}(?![A-Za-z0-9])|(?<![A-Za-z0-9])[A-Z0-9]{9}(?![A-Za-z0-9])")
+_SSN_KEY = re.compile(r"\b(?:ssn|social security|soc\.? sec\.?|ss#|ss no)", re.I)
+_PHONE_KEY = re.compile(r"\b(?:phone|tel|telephone|mobile|cell|call|fax|whatsapp|sms|text me|contact)\b", re.I)
+
+TYPES = ("pii.email", "pii.phone", "pii.credit_card", "pii.iban", "pii.us_ssn", "pii.ip_address", "pii.passport")
+
+# brand prefixes and lengths: (prefix ranges as (low, high) on the first digits, lengths)
+_BRANDS: tuple[tuple[int, int, int, frozenset[int]], ...] = (
+    (1, 4, 4, frozenset({13, 16, 19})),                # Visa
+    (2, 51, 55, frozenset({16})),                      # Mastercard
+    (4, 2221, 2720, frozenset({16})),                  # Mastercard 2-series
+    (2, 34, 34, frozenset({15})), (2, 37, 37, frozenset({15})),  # American Express
+    (4, 6011, 6011, frozenset(range(16, 20))), (3, 644, 649, frozenset(range(16, 20))),
+    (2, 65, 65, frozenset(range(16, 20))),             # Discover
+    (4, 3528, 3589, frozenset(range(16, 20))),         # JCB
+    (3, 300, 305, frozenset(range(14, 20))), (2, 36, 36, frozenset(range(14, 20))),
+    (2, 38, 39, frozenset(range(14, 20))),             # Diners Club
+    (2, 62, 62, frozenset(range(16, 20))),             # UnionPay
+    (2, 50, 50, frozenset(range(12, 20))), (2, 56, 58, frozenset(range(12, 20))),
+    (2, 67, 67, frozenset(range(12, 20))),             # Maestro
+    (4, 2200, 2204, frozenset({16})),                  # Mir
+)
+
+
+def _card_brand_ok(digits: str) -> bool:
+    n = len(digits)
+    for width, low, high, lengths in _BRANDS:
+        if n in lengths and low <= int(digits[:width]) <= high:
+            return True
+    return False
+
+
+def _keyword_before(pattern: re.Pattern[str], text: str, start: int, window: int = 40) -> bool:
+    return pattern.search(text, max(0, start - window), start) is not None
+
+
+class PiiDetector:
+    """Validated structured PII (types ``pii.email``, ``pii.phone``, ``pii.credit_card``, ``pii.iban``,
+    ``pii.us_ssn``, ``pii.ip_address``, ``pii.passport``).
+
+    ``phone_regions``: the countries whose national formats are read (numbers written with ``+`` or
+    ``00`` are read whatever their country); ``phone_keywords_only``: report a national-format number
+    only when a word such as *phone* or *call* precedes it."""
+
+    name = "pii"
+    version = "1"
+    types = TYPES
+
+    def __init__(self, *, phone_regions: Sequence[str] = ("US", "GB"), phone_keywords_only: bool = False) -> None:
+        self._regions = tuple(str(r).upper() for r in phone_regions)
+        self._phone_keywords_only = phone_keywords_only
+        self._phonenumbers: object | None = None
+
+    def scan(self, text: str) -> Iterable[Hit]:
+        hits: list[Hit] = []
+        if "@" in text:
+            hits.extend(self._emails(text))
+        if "." in text or ":" in text:
+            hits.extend(self._ips(text))
+        has_digit = _has_digit(text)
+        if has_digit:
+            hits.extend(self._numbers(text))
+            hits.extend(self._ibans(text))
+            if _PASSPORT_KEY.search(text):
+                hits.extend(self._passports(text))
+        return hits
+
+    # -- e-mail ----------------------------------------------------------------------------------
+    @staticmethod
+    def _emails(text: str) -> Iterator[Hit]:
+        for m in _EMAIL.finditer(text):
+            local, _, domain = m.group().rpartition("@")
+            if local.startswith(".") or local.endswith(".") or ".." in local:
+                continue
+            if domain.rsplit(".", 1)[1].lower() in _FILE_SUFFIXES:
+                continue
+            if m.start() and text[m.start() - 1] in ":/" and _in_url(text, m.start()):
+                continue  # the user and password of scheme://user:pass@host
+            yield Hit("pii.email", m.start(), m.end(), 0.99)
+
+    # -- IP addresses ---------------------------------------------------------------------------
+    @staticmethod
+    def _ips(text: str) -> Iterator[Hit]:
+        if "." in text:
+            for m in _IPV4.finditer(text):
+                if _VERSION_BEFORE.search(text, max(0, m.start() - 12), m.start()):
+                    continue
+                yield Hit("pii.ip_address", m.start(), m.end(), 0.9)
+        if "::" in text or text.count(":") >= 3:
+            for m in _IPV6.finditer(text):
+                candidate = m.group()
+                if candidate.count(":") < 2 or (candidate.count(":") < 7 and "::" not in candidate):
+                    continue
+                if len(candidate.replace(":", "")) < 2 and candidate != "::1":
+                    continue
+                try:
+                    ipaddress.IPv6Address(candidate)
+                except ValueError:
+                    continue
+                yield Hit("pii.ip_address", m.start(), m.end(), 0.9)
+
+    # -- numbers: cards, SSNs, phones -------------------------------------------------------------
+    def _numbers(self, text: str) -> Iterator[Hit]:
+        for m in _NUMBER.finditer(text):
+            start, end = m.span()
+            raw = m.group()
+            # trim an opening parenthesis that does not belong to an area code
+            digits = "".join(ch for ch in raw if ch.isdigit())
+            if self._card(raw, digits):
+                yield Hit("pii.credit_card", start, end, 0.97)
+                continue
+            ssn = _SSN.fullmatch(raw)
+            if ssn is not None and _ssn_valid(ssn):
+                if ssn.group(2) or _keyword_before(_SSN_KEY, text, start):
+                    yield Hit("pii.us_ssn", start, end, 0.95 if ssn.group(2) else 0.9)
+                    continue
+            score = self._phone(text, start, raw)
+            if score:
+                yield Hit("pii.phone", start, end, score)
+
+    @staticmethod
+    def _card(raw: str, digits: str) -> bool:
+        if not 12 <= len(digits) <= 19 or raw.startswith(("+", "(")) or not _CARD_GROUPS.fullmatch(raw):
+            return False
+        if len(set(digits)) < 2:
+            return False
+        return _card_brand_ok(digits) and luhn_valid(digits)
+
+    def _phone(self, text: str, start: int, raw: str) -> float:
+        digits = sum(ch.isdigit() for ch in raw)
+        if not 7 <= digits <= 15:
+            return 0.0
+        international = raw.startswith(("+", "00"))
+        keyword = _keyword_before(_PHONE_KEY, text, start, 32)
+        separated = any(not ch.isdigit() for ch in raw.lstrip("+"))
+        if not international and not keyword and (self._phone_keywords_only or not separated):
+            return 0.0
+        if not international and _looks_like_date(raw):
+            return 0.0
+        pn = self._lib()
+        candidate = "+" + raw[2:] if raw.startswith("00") else raw
+        regions = (None,) if international else self._regions
+        for region in regions:
+            try:
+                number = pn.parse(candidate, region)
+            except pn.NumberParseException:
+                continue
+            if pn.is_valid_number(number):
+                return 0.95 if international or keyword else 0.85
+        return 0.0
+
+    def _lib(self) -> object:
+        import phonenumbers  # loaded on first use: its metadata is large
+
+        return phonenumbers
+
+    # -- IBAN --------------------------------------------------------------------------------------
+    @staticmethod
+    def _ibans(text: str) -> Iterator[Hit]:
+        for m in _IBAN.finditer(text):
+            raw = m.group()
+            compact = raw.replace(" ", "").upper()
+            if iban_valid(compact):
+                yield Hit("pii.iban", m.start(), m.end(), 0.99)
+                continue
+            # the run may have swallowed a following word: retry at the country's exact length
+            length = _iban_length(compact)
+            if length and len(compact) > length:
+                kept, count = 0, 0
+                for i, ch in enumerate(raw):
+                    if ch != " ":
+                        count += 1
+                    if count == length:
+                        kept = i + 1
+                        break
+                if kept and iban_valid(raw[:kept].replace(" ", "").upper()) and not raw[kept:kept + 1].isalnum():
+                    yield Hit("pii.iban", m.start(), m.start() + kept, 0.99)
+
+    # -- passports -----------------------------------------------------------------------------------
+    @staticmethod
+    def _passports(text: str) -> Iterator[Hit]:
+        for key in _PASSPORT_KEY.finditer(text):
+            window_end = min(len(text), key.end() + 40)
+            m = _PASSPORT.search(text, key.end(), window_end)
+            if m is not None and any(ch.isdigit() for ch in m.group()):
+                yield Hit("pii.passport", m.start(), m.end(), 0.8)
+
+
+def _in_url(text: str, start: int) -> bool:
+    window = text[max(0, start - 300):start]
+    token = window.rsplit(None, 1)[-1] if window.strip() else ""
+    return "://" in token
+
+
+def _has_digit(text: str) -> bool:
+    return any(d in text for d in "0123456789")
+
+
+def _iban_length(compact: str) -> int:
+    from lictor.detect.checksums import IBAN_LENGTHS
+
+    return IBAN_LENGTHS.get(compact[:2], 0)
+
+
+def _ssn_valid(m: re.Match[str]) -> bool:
+    area, group, serial = int(m.group(1)), int(m.group(3)), int(m.group(4))
+    return area not in (0, 666) and area < 900 and group != 0 and serial != 0
+
+
+_DATE = re.compile(r"(?:19|20)\d\d[-./](?:0?[1-9]|1[0-2])[-./](?:0?[1-9]|[12]\d|3[01])"
+                   r"|(?:0?[1-9]|[12]\d|3[01])[-./](?:0?[1-9]|1[0-2])[-./](?:19|20)\d\d"
+                   r"|(?:0?[1-9]|1[0-2])[-./](?:0?[1-9]|[12]\d|3[01])[-./](?:19|20)\d\d")
+
+
+def _looks_like_date(raw: str) -> bool:
+    return _DATE.fullmatch(raw) is not None
