@@ -9,7 +9,7 @@ import pytest
 
 import lictor
 
-PACKAGES = ["lictor", "lictor.policy", "lictor.audit", "lictor.store", "lictor.errors", "lictor.model",
+PACKAGES = ["lictor", "lictor.policy", "lictor.detect", "lictor.audit", "lictor.store", "lictor.errors", "lictor.model",
             "lictor.config", "lictor.sdk", "lictor.webhooks"]
 
 

@@ -67,7 +67,7 @@ def verhoeff_valid(digits: str) -> bool:
 
 
 def eleven_proof(digits: str) -> bool:
-    """The Dutch BSN 11-proof: 9·d1 + 8·d2 + … + 2·d8 − d9 is a multiple of 11 (and not zero)."""
+    """The Dutch BSN 11-proof: 9*d1 + 8*d2 + ... + 2*d8 - d9 is a multiple of 11 (and not zero)."""
     if len(digits) != 9:
         return False
     total = sum((9 - i) * (ord(ch) - 48) for i, ch in enumerate(digits[:8])) - (ord(digits[8]) - 48)

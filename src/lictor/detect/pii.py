@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from lictor.detect.base import Hit
 from lictor.detect.checksums import iban_valid, luhn_valid
@@ -85,7 +86,6 @@ class PiiDetector:
     def __init__(self, *, phone_regions: Sequence[str] = ("US", "GB"), phone_keywords_only: bool = False) -> None:
         self._regions = tuple(str(r).upper() for r in phone_regions)
         self._phone_keywords_only = phone_keywords_only
-        self._phonenumbers: object | None = None
 
     def scan(self, text: str) -> Iterable[Hit]:
         hits: list[Hit] = []
@@ -146,10 +146,9 @@ class PiiDetector:
                 yield Hit("pii.credit_card", start, end, 0.97)
                 continue
             ssn = _SSN.fullmatch(raw)
-            if ssn is not None and _ssn_valid(ssn):
-                if ssn.group(2) or _keyword_before(_SSN_KEY, text, start):
-                    yield Hit("pii.us_ssn", start, end, 0.95 if ssn.group(2) else 0.9)
-                    continue
+            if ssn is not None and _ssn_valid(ssn) and (ssn.group(2) or _keyword_before(_SSN_KEY, text, start)):
+                yield Hit("pii.us_ssn", start, end, 0.95 if ssn.group(2) else 0.9)
+                continue
             score = self._phone(text, start, raw)
             if score:
                 yield Hit("pii.phone", start, end, score)
@@ -185,7 +184,7 @@ class PiiDetector:
                 return 0.95 if international or keyword else 0.85
         return 0.0
 
-    def _lib(self) -> object:
+    def _lib(self) -> Any:
         import phonenumbers  # loaded on first use: its metadata is large
 
         return phonenumbers
