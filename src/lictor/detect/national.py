@@ -26,7 +26,7 @@ _NINO = re.compile(r"(?<![A-Za-z0-9])([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]) ?(\d{
 _NINO_BAD_PREFIXES = frozenset({"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"})
 _DNI = re.compile(r"(?<![A-Za-z0-9])(\d{8})-?([A-Za-z])(?![A-Za-z0-9])")
 _NIE = re.compile(r"(?<![A-Za-z0-9])([XYZ])-?(\d{7})-?([A-Za-z])(?![A-Za-z0-9])")
-_AADHAAR = re.compile(r"(?<![\w-])[2-9]\d{3}([ -]?)\d{4}\1\d{4}(?![\w]|[-.]\d)")
+_AADHAAR = re.compile(r"(?<![\w-])(?<!\d )[2-9]\d{3}([ -]?)\d{4}\1\d{4}(?![\w]|[-. ]\d)")
 _NIR = re.compile(r"(?<![\w])([12]) ?(\d{2}) ?(0[1-9]|1[0-2]|[2-9]\d) ?(\d{2}|2[AB]) ?(\d{3}) ?(\d{3}) ?(\d{2})"
                   r"(?![\w])")
 _NINE = re.compile(r"(?<![\w.-])\d{4}\.?\d{2}\.?\d{3}(?![\w]|[.-]\d)|(?<![\w.-])\d{3}[ .]\d{3}[ .]\d{3}(?![\w]|[.-]\d)")

@@ -27,7 +27,8 @@ _FILE_SUFFIXES = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "
 # a run of digits with the separators cards, phones and SSNs use; validation decides what it is
 _NUMBER = re.compile(r"(?<![\w+.\-/])(?:\+|00)?\(?\d(?:[ \-.()/]{0,2}\d){5,22}(?![\w]|[.\-/]\d)")
 _SSN = re.compile(r"(\d{3})([- ]?)(\d{2})\2(\d{4})")
-_CARD_GROUPS = re.compile(r"\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{4,5}|\d{13,19}")
+_CARD = re.compile(r"(?<![\d\-+])(?<!\d[ -])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{4,5}|\d{12,19})"
+                   r"(?!\d|[ -]\d{4}|[.,]\d)")
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Za-z0-9]){11,32}(?![A-Za-z0-9])")
 _IPV4 = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
                    r"(?![\w]|\.\d)")
@@ -37,6 +38,7 @@ _VERSION_BEFORE = re.compile(r"(?:\bv|version|ver\.?|release|build)\s{0,3}\Z", r
 _PASSPORT_KEY = re.compile(r"passport|reisepass|passeport|pasaporte|paspoort", re.I)
 _PASSPORT = re.compile(r"(?<![A-Za-z0-9])[A-Z]{0,2}\d{6,9}(?![A-Za-z0-9])|(?<![A-Za-z0-9])[A-Z0-9]{9}(?![A-Za-z0-9])")
 _SSN_KEY = re.compile(r"\b(?:ssn|social security|soc\.? sec\.?|ss#|ss no)", re.I)
+_CARD_KEY = re.compile(r"\b(?:card|cc|pan|visa|mastercard|amex|maestro|kreditkarte|carte|tarjeta)", re.I)
 _PHONE_KEY = re.compile(r"\b(?:phone|tel|telephone|mobile|cell|call|fax|whatsapp|sms|text me|contact)\b", re.I)
 
 TYPES = ("pii.email", "pii.phone", "pii.credit_card", "pii.iban", "pii.us_ssn", "pii.ip_address", "pii.passport")
@@ -95,8 +97,11 @@ class PiiDetector:
             hits.extend(self._ips(text))
         has_digit = _has_digit(text)
         if has_digit:
-            hits.extend(self._numbers(text))
-            hits.extend(self._ibans(text))
+            ibans = list(self._ibans(text))
+            cards = list(self._cards(text))
+            hits.extend(ibans)
+            hits.extend(cards)
+            hits.extend(self._numbers(text, [(h.start, h.end) for h in (*ibans, *cards)]))
             if _PASSPORT_KEY.search(text):
                 hits.extend(self._passports(text))
         return hits
@@ -136,15 +141,24 @@ class PiiDetector:
                 yield Hit("pii.ip_address", m.start(), m.end(), 0.9)
 
     # -- numbers: cards, SSNs, phones -------------------------------------------------------------
-    def _numbers(self, text: str) -> Iterator[Hit]:
+    @staticmethod
+    def _cards(text: str) -> Iterator[Hit]:
+        for m in _CARD.finditer(text):
+            digits = m.group().replace(" ", "").replace("-", "")
+            if len(set(digits)) < 2 or not _card_brand_ok(digits) or not luhn_valid(digits):
+                continue
+            # an ungrouped run of unusual length (EAN-13 product codes...) needs a word naming a card
+            if len(digits) == len(m.group()) and len(digits) not in (15, 16) \
+                    and not _keyword_before(_CARD_KEY, text, m.start()):
+                continue
+            yield Hit("pii.credit_card", m.start(), m.end(), 0.97)
+
+    def _numbers(self, text: str, taken: list[tuple[int, int]]) -> Iterator[Hit]:
         for m in _NUMBER.finditer(text):
             start, end = m.span()
-            raw = m.group()
-            # trim an opening parenthesis that does not belong to an area code
-            digits = "".join(ch for ch in raw if ch.isdigit())
-            if self._card(raw, digits):
-                yield Hit("pii.credit_card", start, end, 0.97)
+            if any(s < end and start < e for s, e in taken):
                 continue
+            raw = m.group()
             ssn = _SSN.fullmatch(raw)
             if ssn is not None and _ssn_valid(ssn) and (ssn.group(2) or _keyword_before(_SSN_KEY, text, start)):
                 yield Hit("pii.us_ssn", start, end, 0.95 if ssn.group(2) else 0.9)
@@ -153,17 +167,9 @@ class PiiDetector:
             if score:
                 yield Hit("pii.phone", start, end, score)
 
-    @staticmethod
-    def _card(raw: str, digits: str) -> bool:
-        if not 12 <= len(digits) <= 19 or raw.startswith(("+", "(")) or not _CARD_GROUPS.fullmatch(raw):
-            return False
-        if len(set(digits)) < 2:
-            return False
-        return _card_brand_ok(digits) and luhn_valid(digits)
-
     def _phone(self, text: str, start: int, raw: str) -> float:
         digits = sum(ch.isdigit() for ch in raw)
-        if not 7 <= digits <= 15:
+        if not 7 <= digits <= 15 or raw.count(".") > 2:
             return 0.0
         international = raw.startswith(("+", "00"))
         keyword = _keyword_before(_PHONE_KEY, text, start, 32)
@@ -180,8 +186,12 @@ class PiiDetector:
                 number = pn.parse(candidate, region)
             except pn.NumberParseException:
                 continue
-            if pn.is_valid_number(number):
-                return 0.95 if international or keyword else 0.85
+            if not pn.is_valid_number(number):
+                continue
+            if not international and separated and _groups(raw) != _groups(
+                    pn.format_number(number, pn.PhoneNumberFormat.NATIONAL)):
+                continue  # digits grouped unlike this country writes its numbers: a part or case number
+            return 0.95 if international or keyword else 0.85
         return 0.0
 
     def _lib(self) -> Any:
@@ -219,6 +229,10 @@ class PiiDetector:
             m = _PASSPORT.search(text, key.end(), window_end)
             if m is not None and any(ch.isdigit() for ch in m.group()):
                 yield Hit("pii.passport", m.start(), m.end(), 0.8)
+
+
+def _groups(text: str) -> list[int]:
+    return [len(g) for g in re.split(r"\D+", text) if g]
 
 
 def _in_url(text: str, start: int) -> bool:

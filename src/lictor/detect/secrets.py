@@ -66,6 +66,7 @@ _ASSIGNMENT = re.compile(
 _BEARER = re.compile(r"\b(?:Bearer|Token|Basic)\s{1,3}(?P<v>[A-Za-z0-9._~+/=-]{16,1024})")
 _PLACEHOLDER = re.compile(r"(?i)^(?:\$\{?|%|\{\{|<|\*{3}|x{4}|\.{3}|your|example|changeme|redacted|placeholder|"
                           r"dummy|none$|null$|true$|false$|process\.env|os\.environ|env\[|getenv|secrets\.)")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z_]*(?:\.[A-Za-z_]+)*")
 _PEM_END = re.compile(r"-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----")
 
 
@@ -142,6 +143,8 @@ class SecretDetector:
                 if pattern is _ASSIGNMENT and not m.group("q"):
                     value = value.rstrip(".")
                     end = start + len(value)
+                    if text[end:end + 1] in ("(", "[", ".") or _IDENTIFIER.fullmatch(value):
+                        continue  # a call, a lookup or a variable name, not a literal
                 if len(value) < self._min_length or _PLACEHOLDER.match(value) or not _mixed(value):
                     continue
                 entropy = shannon_entropy(value)
