@@ -5,8 +5,9 @@
 Each line is {"text": ..., "spans": [{"type", "start", "end"}], "split": "dev" | "heldout",
 "category": ...}. Values are made by their own rules (check digits computed, number plans checked),
 placed in surroundings (prose, e-mails, CSV, logs, config files, code) and recorded with their span.
-The held-out split uses another seed AND surroundings the dev split never uses: it was not looked at
-while the detectors were tuned. benign.jsonl holds hard negatives (order numbers, dates, versions,
+The ``heldout`` split uses another seed and surroundings the dev split never uses (its errors were
+seen once while the detectors were tuned); the ``test`` split, another seed and surroundings again,
+was written after tuning and never used to tune anything. benign.jsonl holds hard negatives (order numbers, dates, versions,
 prices, UUIDs, git SHAs, base64 images...) with no spans.
 """
 
@@ -210,6 +211,31 @@ PII: dict[str, tuple[str, list[str], list[str]]] = {
                                   ["IdNr {v}"]),
 }
 
+# surroundings of the "test" split, written after the detectors were tuned and never used to tune them
+PII_TEST = {
+    "pii.email": ["Forwarded message from {v} at 10:42", "reply-to={v}"],
+    "pii.phone": ["Rückruf bitte unter {v}", "emergency contact: {v} (mother)"],
+    "pii.credit_card": ["Visa ending ... full number {v}", "payment_method.card_number = {v}"],
+    "pii.iban": ["Refund goes to account {v} today.", "IBAN\t{v}\tEUR"],
+    "pii.us_ssn": ["Employee SSN: {v}; DOB withheld", "SSN={v}"],
+    "pii.ip_address": ["[{v}] - - \"GET / HTTP/1.1\" 200", "peer {v} reset the connection"],
+    "pii.passport": ["PASSPORT: {v} (GBR)", "scan of passport no. {v} attached"],
+    "pii.national_id.uk_nino": ["Her National Insurance number is {v}."],
+    "pii.national_id.nl_bsn": ["BSN {v} (verified)"],
+    "pii.national_id.es_dni": ["DNI {v} del titular"],
+    "pii.national_id.es_nie": ["NIE {v}, expediente abierto"],
+    "pii.national_id.in_aadhaar": ["Aadhaar number: {v}"],
+    "pii.national_id.fr_nir": ["Numéro de sécurité sociale {v}"],
+    "pii.national_id.de_tax_id": ["Ihre Steuer-ID lautet {v}."],
+}
+SECRET_PLACES_TEST = {
+    "secret.aws_access_key": ["Credentials: {v} (rotate!)"],
+    "secret.aws_secret_key": ["AWS_SECRET_ACCESS_KEY: {v}"],
+    "secret.url_password": ["amqps://worker:{v}@mq.example.net/vhost"],
+    "secret.generic": ["auth_token = '{v}'", "api_key: {v}"],
+    "*": ["Here is the key you asked for: {v}", "<password>{v}</password>", "headers['X-Api-Key'] = '{v}'"],
+}
+
 _B64 = string.ascii_letters + string.digits
 
 
@@ -313,10 +339,11 @@ def build(split: str, seed: int, per_type: int) -> tuple[list[dict[str, object]]
         kind = key.split("#")[0]
         for _ in range(per_type):
             value = getattr(g, maker)()
-            line = _place(g.r.choice(heldout if held else dev), value, kind)
+            templates = PII_TEST[kind] if split == "test" else heldout if held else dev
+            line = _place(g.r.choice(templates), value, kind)
             pii.append({**line, "split": split, "category": kind})
     secrets: list[dict[str, object]] = []
-    places = SECRET_PLACES_HELD if held else SECRET_PLACES_DEV
+    places = SECRET_PLACES_TEST if split == "test" else SECRET_PLACES_HELD if held else SECRET_PLACES_DEV
     for kind, make in SECRETS.items():
         for _ in range(per_type):
             template = g.r.choice(places.get(kind, places["*"]))
@@ -327,7 +354,7 @@ def build(split: str, seed: int, per_type: int) -> tuple[list[dict[str, object]]
 
 def main() -> None:
     out: dict[str, list[dict[str, object]]] = {"pii.jsonl": [], "secrets.jsonl": [], "benign.jsonl": []}
-    for split, seed, n in (("dev", 1, 60), ("heldout", 2, 40)):
+    for split, seed, n in (("dev", 1, 60), ("heldout", 2, 40), ("test", 4, 40)):
         pii, secrets = build(split, seed, n)
         out["pii.jsonl"] += pii
         out["secrets.jsonl"] += secrets

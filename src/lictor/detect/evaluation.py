@@ -52,6 +52,7 @@ class Evaluation:
     types: dict[str, Score] = field(default_factory=dict)
     categories: dict[str, Score] = field(default_factory=dict)
     lines: int = 0
+    labelled_benign: int = 0
 
     def total(self, glob: str = "*") -> Score:
         """The sum over the types matching ``glob`` (false-positive rate: over lines, any such type)."""
@@ -120,7 +121,11 @@ def evaluate(lines: Iterable[tuple[str, Any]], scanner: Scanner, *, types: str =
             cat.tp += len(matched)
             cat.fn += len(gold) - len(matched)
             cat.fp += len(found) - len(matched)
+            if not gold:
+                cat.negatives += 1
+                cat.flagged_negatives += bool(found)
     for kind, score in result.types.items():  # false-positive rate over the lines without that type
+        score.negatives += result.labelled_benign
         for gold_types, found_types in span_lines:
             if kind not in gold_types:
                 score.negatives += 1
@@ -150,7 +155,4 @@ def _labelled(result: Evaluation, line: Mapping[str, Any], found: list[tuple[str
         else:
             score.fp += 1
             score.flagged_negatives += 1
-    if not attack:
-        for score in result.types.values():
-            score.negatives += 0  # negatives per type are counted below, once every type is known
-    result.categories.setdefault("*", Score())
+    result.labelled_benign += not attack
