@@ -361,7 +361,7 @@ def main() -> None:
     g = Gen(3)
     for i in range(600):
         out["benign.jsonl"].append({"text": _fill(g, BENIGN[i % len(BENIGN)]), "spans": [],
-                                    "split": "dev" if i % 5 else "heldout", "category": "benign"})
+                                    "split": ("heldout", "test", "dev", "dev", "dev")[i % 5], "category": "benign"})
     for name, lines in out.items():
         with (HERE / name).open("w", encoding="utf-8") as fh:
             for line in lines:

@@ -128,6 +128,8 @@ class Scanner:
                     found.append((Hit(hit.type, start, end, hit.score), detector))
         if budget[0] > 0:
             for segment in segments(text, budget[0]):
+                if len(segment.decoded) > budget[0]:
+                    break  # the action's decoding budget is spent
                 budget[0] -= len(segment.decoded)
                 for detector in self.detectors:
                     for hit in detector.scan(segment.decoded):
