@@ -11,7 +11,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from lictor.detect import Detection, Hit, Scanner, load_detector, parse_detection_settings, text_fields
+from lictor.detect import (
+    Detection,
+    Hit,
+    Scanner,
+    load_detector,
+    parse_detection_settings,
+    text_fields,
+)
 from lictor.detect import engine as engine_module
 from lictor.detect.decode import Segment
 from lictor.errors import ConfigError
