@@ -44,7 +44,7 @@ from lictor.audit.port import AuditStore, Erasure, Payload
 from lictor.audit.signer import STATE_SUFFIX, CheckpointSigner, FileSigner, HandoverSigner
 from lictor.audit.verify import VerifyReport, verify_log
 from lictor.config import Settings
-from lictor.detect import Detection
+from lictor.detect import Detection, merge_findings
 from lictor.errors import ConfigError, InputError, LictorError, ReviewError, VerificationError
 from lictor.model import Action, Decision, Finding, RuleError, Verdict, data_subjects
 from lictor.oversight import Reviewer, ReviewQuery, ReviewRequest, ReviewStore, time_text
@@ -357,12 +357,7 @@ class Gateway:
             detected = self.detection.scan(action)
         except Exception as exc:  # a plug-in detector may fail in any way; never let it ALLOW
             return given, exc
-        if not detected:
-            return given, None
-        if not given:
-            return detected, None
-        seen = {(f.type, f.path, f.start, f.end) for f in given}
-        return (*given, *(f for f in detected if (f.type, f.path, f.start, f.end) not in seen)), None
+        return merge_findings(given, detected), None
 
     def _presented(self, action: Action, clock: float) -> Presented | None:
         if action.approval is None or self.desk is None:

@@ -2,7 +2,7 @@
 and in every string inside its ``args``, reported as findings that policies use as data."""
 
 from lictor.detect.base import ENTRY_POINT_GROUP, Detector, Hit
-from lictor.detect.engine import Detection, Scanner, text_fields
+from lictor.detect.engine import Detection, Scanner, merge_findings, text_fields
 from lictor.detect.registry import detector_names, load_detector
 from lictor.detect.settings import (
     AllowList,
@@ -24,6 +24,7 @@ __all__ = [
     "Scanner",
     "detector_names",
     "load_detector",
+    "merge_findings",
     "parse_detection_settings",
     "text_fields",
 ]

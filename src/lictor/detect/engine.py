@@ -16,7 +16,7 @@ from lictor.detect.registry import detector_names, load_detector
 from lictor.detect.settings import AllowList, DetectionSettings, DetectorSettings
 from lictor.model import Action, Finding
 
-__all__ = ["Detection", "Scanner", "text_fields"]
+__all__ = ["Detection", "Scanner", "merge_findings", "text_fields"]
 
 #: A finding seen only inside decoded text keeps this share of its score.
 DECODED_SCORE = 0.9
@@ -174,6 +174,17 @@ class Scanner:
 
     def scan_action(self, action: Action) -> tuple[Finding, ...]:
         return self.scan(action.content, action.args)
+
+
+def merge_findings(given: Sequence[Finding], detected: Sequence[Finding]) -> tuple[Finding, ...]:
+    """The caller's findings, then the detected ones the caller did not already give (same type,
+    path and span)."""
+    if not detected:
+        return tuple(given)
+    if not given:
+        return tuple(detected)
+    seen = {(f.type, f.path, f.start, f.end) for f in given}
+    return (*given, *(f for f in detected if (f.type, f.path, f.start, f.end) not in seen))
 
 
 def _host(value: str) -> str:
