@@ -9,6 +9,7 @@ of steps: scanning is linear in the length of the text, whatever it holds.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,17 +26,18 @@ _EMAIL = re.compile(
 _FILE_SUFFIXES = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "tif", "tiff", "pdf"})
 
 # a run of digits with the separators cards, phones and SSNs use; validation decides what it is
-_NUMBER = re.compile(r"(?<![\w+.\-/])(?:\+|00)?\(?\d(?:[ \-.()/]{0,2}\d){5,22}(?![\w]|[.\-/]\d)")
+_NUMBER = re.compile(r"(?:\+(?<![\w+.\-/]\+)\(?\d|\((?<![\w+.\-/]\()\d|\d(?<![\d+.\-/]\d))"
+                     r"(?:[ \-.()/]{0,2}\d){5,22}(?!\d)")
 _SSN = re.compile(r"(\d{3})([- ]?)(\d{2})\2(\d{4})")
-_CARD = re.compile(r"(?<![\d\-+])(?<!\d[ -])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{4,5}|\d{12,19})"
+_CARD = re.compile(r"\d(?<![\d\-+]\d)(?<!\d[ -]\d)(?:\d{3}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{3}([ -])\d{6}\2\d{4,5}|\d{11,18})"
                    r"(?!\d|[ -]\d{4}|[.,]\d)")
-_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Za-z0-9]){11,32}(?![A-Za-z0-9])")
-_IPV4 = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-                   r"(?![\w]|\.\d)")
+_IBAN = re.compile(r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}(?: ?[A-Za-z0-9]){11,32}(?![A-Za-z0-9])")
+_IPV4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\w]|\.\d)")
 _IPV6 = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?"
                    r"(?![\w:])")
 _VERSION_BEFORE = re.compile(r"(?:\bv|version|ver\.?|release|build)\s{0,3}\Z", re.I)
-_PASSPORT_KEY = re.compile(r"passport|reisepass|passeport|pasaporte|paspoort", re.I)
+_PASSPORT_WORDS = ("passport", "reisepass", "passeport", "pasaporte", "paspoort")
+_PASSPORT_KEY = re.compile("|".join(_PASSPORT_WORDS), re.I)
 _PASSPORT = re.compile(r"(?<![A-Za-z0-9])[A-Z]{0,2}\d{6,9}(?![A-Za-z0-9])|(?<![A-Za-z0-9])[A-Z0-9]{9}(?![A-Za-z0-9])")
 _SSN_KEY = re.compile(r"\b(?:ssn|social security|soc\.? sec\.?|ss#|ss no)", re.I)
 _CARD_KEY = re.compile(r"\b(?:card|cc|pan|visa|mastercard|amex|maestro|kreditkarte|carte|tarjeta)", re.I)
@@ -95,14 +97,15 @@ class PiiDetector:
             hits.extend(self._emails(text))
         if "." in text or ":" in text:
             hits.extend(self._ips(text))
-        has_digit = _has_digit(text)
-        if has_digit:
+        runs = number_runs(text)
+        if runs or _has_digit(text):
             ibans = list(self._ibans(text))
-            cards = list(self._cards(text))
+            cards = list(self._cards(text, runs))
             hits.extend(ibans)
             hits.extend(cards)
-            hits.extend(self._numbers(text, [(h.start, h.end) for h in (*ibans, *cards)]))
-            if _PASSPORT_KEY.search(text):
+            hits.extend(self._numbers(text, runs, _Spans(h for h in (*ibans, *cards))))
+            low = text.lower()
+            if any(word in low for word in _PASSPORT_WORDS):
                 hits.extend(self._passports(text))
         return hits
 
@@ -124,6 +127,8 @@ class PiiDetector:
     def _ips(text: str) -> Iterator[Hit]:
         if "." in text:
             for m in _IPV4.finditer(text):
+                if not all(len(o) == 1 or (o[0] != "0" and int(o) < 256) for o in m.group().split(".")):
+                    continue
                 if _VERSION_BEFORE.search(text, max(0, m.start() - 12), m.start()):
                     continue
                 yield Hit("pii.ip_address", m.start(), m.end(), 0.9)
@@ -142,8 +147,13 @@ class PiiDetector:
 
     # -- numbers: cards, SSNs, phones -------------------------------------------------------------
     @staticmethod
-    def _cards(text: str) -> Iterator[Hit]:
-        for m in _CARD.finditer(text):
+    def _cards(text: str, runs: Sequence[tuple[int, int]]) -> Iterator[Hit]:
+        for run_start, run_end in runs:
+            yield from PiiDetector._cards_in(text, run_start, run_end)
+
+    @staticmethod
+    def _cards_in(text: str, run_start: int, run_end: int) -> Iterator[Hit]:
+        for m in _CARD.finditer(text, run_start, min(len(text), run_end + 5)):
             digits = m.group().replace(" ", "").replace("-", "")
             if len(set(digits)) < 2 or not _card_brand_ok(digits) or not luhn_valid(digits):
                 continue
@@ -153,12 +163,11 @@ class PiiDetector:
                 continue
             yield Hit("pii.credit_card", m.start(), m.end(), 0.97)
 
-    def _numbers(self, text: str, taken: list[tuple[int, int]]) -> Iterator[Hit]:
-        for m in _NUMBER.finditer(text):
-            start, end = m.span()
-            if any(s < end and start < e for s, e in taken):
-                continue
-            raw = m.group()
+    def _numbers(self, text: str, runs: Sequence[tuple[int, int]], taken: _Spans) -> Iterator[Hit]:
+        for start, end in runs:
+            if taken.overlaps(start, end) or not _bounded(text, start, end):
+                continue  # inside an IBAN or card, or part of a word or reference (AB123456, 12345678Z)
+            raw = text[start:end]
             ssn = _SSN.fullmatch(raw)
             if ssn is not None and _ssn_valid(ssn) and (ssn.group(2) or _keyword_before(_SSN_KEY, text, start)):
                 yield Hit("pii.us_ssn", start, end, 0.95 if ssn.group(2) else 0.9)
@@ -239,6 +248,54 @@ def _in_url(text: str, start: int) -> bool:
     window = text[max(0, start - 300):start]
     token = window.rsplit(None, 1)[-1] if window.strip() else ""
     return "://" in token
+
+
+class _Spans:
+    """Spans already taken, for overlap tests in logarithmic time (hits come in text order)."""
+
+    def __init__(self, hits: Iterable[Hit]) -> None:
+        spans = sorted((h.start, h.end) for h in hits)
+        self._starts = [s for s, _e in spans]
+        self._ends = [e for _s, e in spans]
+        # the furthest end among the spans up to each index, so one bisect answers
+        furthest, acc = [], -1
+        for e in self._ends:
+            acc = max(acc, e)
+            furthest.append(acc)
+        self._furthest = furthest
+
+    def overlaps(self, start: int, end: int) -> bool:
+        i = bisect.bisect_left(self._starts, end) - 1  # the last span starting before ``end``
+        return i >= 0 and self._furthest[i] > start
+
+
+_RUNS_CACHE: list[tuple[str, list[tuple[int, int]]]] = []
+
+
+def number_runs(text: str) -> list[tuple[int, int]]:
+    """The runs of digits (with the separators numbers are written with) that may hold a numeric
+    identifier: six digits or more, letters allowed on either side (``X1234567L``, ``DE89…``). Shared by the detectors scanning the same text in turn (the last
+    text's runs are kept)."""
+    cached = _RUNS_CACHE[0] if _RUNS_CACHE else None
+    if cached is not None and cached[0] is text:
+        return cached[1]
+    runs = [m.span() for m in _NUMBER.finditer(text)] if _has_digit(text) else []
+    _RUNS_CACHE[:] = [(text, runs)]
+    return runs
+
+
+def _bounded(text: str, start: int, end: int) -> bool:
+    """Whether the run stands alone: no letter, digit or ``_`` touches it, and no ``.``, ``-`` or
+    ``/`` followed by a digit continues it."""
+    if start and (text[start - 1].isalnum() or text[start - 1] == "_"):
+        return False
+    if end < len(text):
+        after = text[end]
+        if after.isalnum() or after == "_":
+            return False
+        if after in ".-/" and end + 1 < len(text) and text[end + 1].isdigit():
+            return False
+    return True
 
 
 def _has_digit(text: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -26,43 +27,49 @@ TYPES = ("secret.aws_access_key", "secret.aws_secret_key", "secret.github_token"
          "secret.url_password", "secret.generic")
 
 _B = r"(?![A-Za-z0-9_-])"  # the token ends here
-_PROVIDERS: tuple[tuple[str, str], ...] = (
-    ("secret.aws_access_key", r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}(?![A-Za-z0-9])"),
-    ("secret.github_token", r"(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{36,251}" + _B),
-    ("secret.github_token", r"(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9_]{60,251}" + _B),
-    ("secret.gitlab_token", r"(?<![A-Za-z0-9_-])gl(?:pat|ptt|dt|rt|soat|cbt|ft|imt|oas)-[A-Za-z0-9_-]{20,64}" + _B),
-    ("secret.slack_token", r"(?<![A-Za-z0-9_-])xox[abposre]-(?:\d+-)?[A-Za-z0-9-]{10,250}" + _B),
-    ("secret.slack_token", r"(?<![A-Za-z0-9_-])xapp-\d-[A-Z0-9]{6,20}-\d{6,20}-[a-f0-9]{32,80}" + _B),
-    ("secret.slack_webhook", r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]{20,200}"
-                             r"(?![A-Za-z0-9_/-])"),
-    ("secret.stripe_key", r"(?<![A-Za-z0-9_])(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,247}" + _B),
-    ("secret.stripe_key", r"(?<![A-Za-z0-9_])whsec_[A-Za-z0-9]{24,64}" + _B),
-    ("secret.google_api_key", r"(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}" + _B),
-    ("secret.anthropic_key", r"(?<![A-Za-z0-9_-])sk-ant-(?:api|admin|sid|oat)\d{2}-[A-Za-z0-9_-]{32,200}" + _B),
-    ("secret.openai_key", r"(?<![A-Za-z0-9_-])sk-(?:proj|svcacct|admin|None)-[A-Za-z0-9_-]{32,250}" + _B),
-    ("secret.openai_key", r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}" + _B),
-    ("secret.openai_key", r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9]{48}" + _B),
-    ("secret.jwt", r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,4096}\.eyJ[A-Za-z0-9_-]{2,8192}\.[A-Za-z0-9_-]{0,1024}"
-                   + _B),
-    ("secret.private_key", r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP |SSH2 )?PRIVATE KEY(?: BLOCK)?-----"),
+# (type, markers, pattern): the pattern runs only on a text holding one of its markers; each pattern
+# starts with its literal prefix (fast to find) and checks the character before it with a look-behind
+_PROVIDERS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("secret.aws_access_key", ("AKIA", "ASIA", "ABIA", "ACCA", "A3T"),
+     r"(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])(?<![A-Za-z0-9]....)[A-Z0-9]{16}(?![A-Za-z0-9])"),
+    ("secret.github_token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+     r"gh[pousr]_(?<![A-Za-z0-9_]....)[A-Za-z0-9]{36,251}" + _B),
+    ("secret.github_token", ("github_pat_",), r"github_pat_(?<![A-Za-z0-9_]github_pat_)[A-Za-z0-9_]{60,251}" + _B),
+    ("secret.gitlab_token", ("glpat-", "glptt-", "gldt-", "glrt-", "glsoat-", "glcbt-", "glft-", "glimt-", "gloas-"),
+     r"gl(?<![A-Za-z0-9_-]gl)(?:pat|ptt|dt|rt|soat|cbt|ft|imt|oas)-[A-Za-z0-9_-]{20,64}" + _B),
+    ("secret.slack_token", ("xox",), r"xox(?<![A-Za-z0-9_-]xox)[abposre]-(?:\d+-)?[A-Za-z0-9-]{10,250}" + _B),
+    ("secret.slack_token", ("xapp-",), r"xapp-(?<![A-Za-z0-9_-]xapp-)\d-[A-Z0-9]{6,20}-\d{6,20}-[a-f0-9]{32,80}" + _B),
+    ("secret.slack_webhook", ("hooks.slack.com",),
+     r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]{20,200}(?![A-Za-z0-9_/-])"),
+    ("secret.stripe_key", ("k_live_", "k_test_"), r"[sr]k_(?<![A-Za-z0-9_]...)(?:live|test)_[A-Za-z0-9]{20,247}" + _B),
+    ("secret.stripe_key", ("whsec_",), r"whsec_(?<![A-Za-z0-9_]whsec_)[A-Za-z0-9]{24,64}" + _B),
+    ("secret.google_api_key", ("AIza",), r"AIza(?<![A-Za-z0-9_-]AIza)[0-9A-Za-z_-]{35}" + _B),
+    ("secret.anthropic_key", ("sk-ant-",),
+     r"sk-ant-(?<![A-Za-z0-9_-]sk-ant-)(?:api|admin|sid|oat)\d{2}-[A-Za-z0-9_-]{32,200}" + _B),
+    ("secret.openai_key", ("sk-",),
+     r"sk-(?<![A-Za-z0-9_-]sk-)(?:(?:proj|svcacct|admin|None)-[A-Za-z0-9_-]{32,250}|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}"
+     r"|[A-Za-z0-9]{48})" + _B),
+    ("secret.jwt", ("eyJ",),
+     r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{8,4096}\.eyJ[A-Za-z0-9_-]{2,8192}\.[A-Za-z0-9_-]{0,1024}" + _B),
+    ("secret.private_key", ("PRIVATE KEY",),
+     r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP |SSH2 )?PRIVATE KEY(?: BLOCK)?-----"),
 )
-_GROUPS = {f"g{i}": kind for i, (kind, _p) in enumerate(_PROVIDERS)}
-_COMBINED = re.compile("|".join(f"(?P<g{i}>{p})" for i, (_k, p) in enumerate(_PROVIDERS)))
-# the fixed pieces every provider pattern holds; a text without any of them holds no provider secret
-_MARKERS = ("AKIA", "ASIA", "ABIA", "ACCA", "A3T", "gh", "github_pat_", "gl", "xox", "xapp-", "hooks.slack.com",
-            "sk_", "rk_", "whsec_", "AIza", "sk-", "eyJ", "PRIVATE KEY")
+_COMPILED = tuple((kind, markers, re.compile(pattern)) for kind, markers, pattern in _PROVIDERS)
 
 _AWS_SECRET = re.compile(
-    r"(?i:aws_?secret_?(?:access_?)?key|secret_?access_?key|aws_?secret)[\"']?\s{0,5}(?:=|:|=>|:=)\s{0,5}[\"']?"
-    r"(?P<v>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])")
+    r"[\"']?\s{0,5}(?:=|:|=>|:=)\s{0,5}[\"']?(?P<v>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])")
+_AWS_SECRET_NAME = re.compile(r"(?:aws_?secret_?(?:access_?)?key|secret_?access_?key|aws_?secret)")
 _URL_PASSWORD = re.compile(
     r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{1,19}://[^\s:/@?#\"'<>]{1,128}:(?P<v>[^\s/@?#\"'<>]{1,256})@"
     r"[A-Za-z0-9\[]")
-_ASSIGN_NAMES = (r"(?i:passw(?:or)?d|pwd|pass|secret|token|api_?key|apikey|access_?key|auth_?key|"
-                 r"private_?key|client_?secret|credentials?|signing_?key|encryption_?key|bearer)")
-_ASSIGN_NAME = re.compile(_ASSIGN_NAMES)
+#: Names (lower case) whose value is a secret when assigned; found with str.find on the lowered text.
+_ASSIGN_WORDS = ("pass", "pwd", "secret", "token", "apikey", "api_key", "api-key", "access_key", "accesskey",
+                 "auth_key", "authkey", "private_key", "privatekey", "credential", "signing_key", "encryption_key")
+#: Words that hold ``pass`` and name no password.
+_NOT_PASSWORDS = ("passport", "passage", "passenger", "passing", "passive", "passion", "passed", "passes", "bypass",
+                  "compass", "passthrough", "pass_through")
 _ASSIGNMENT = re.compile(
-    r"[A-Za-z0-9_]{0,12}[\"']?\]?\s{0,5}(?:=|:|=>|:=|\bis\b)\s{0,5}(?P<q>[\"'`]?)(?P<v>[^\s\"'`,;<>(){}\[\]]{8,200})")
+    r"[\"']?\]?\s{0,5}(?:=|:|=>|:=|\bis\b)\s{0,5}(?P<q>[\"'`]?)(?P<v>[^\s\"'`,;<>(){}\[\]]{8,200})")
 _BEARER = re.compile(r"\b(?:Bearer|Token|Basic)\s{1,3}(?P<v>[A-Za-z0-9._~+/=-]{16,1024})")
 _PLACEHOLDER = re.compile(r"(?i)^(?:\$\{?|%|\{\{|<|\*{3}|x{4}|\.{3}|your|example|changeme|redacted|placeholder|"
                           r"dummy|none$|null$|true$|false$|process\.env|os\.environ|env\[|getenv|secrets\.)")
@@ -94,16 +101,22 @@ class SecretDetector:
         self._min_length = int(min_length)
 
     def scan(self, text: str) -> Iterable[Hit]:
-        hits = list(self._providers(text)) if any(m in text for m in _MARKERS) else []
+        hits = list(self._providers(text))
         if "://" in text and "@" in text:
             hits.extend(self._url_passwords(text))
-        hits.extend(self._assignments(text, hits))
+        low = text.lower()
+        hits.extend(self._assignments(text, low, hits))
         return hits
 
     @staticmethod
     def _providers(text: str) -> Iterator[Hit]:
-        for m in _COMBINED.finditer(text):
-            kind = _GROUPS[m.lastgroup or ""]
+        for kind, markers, pattern in _COMPILED:
+            if any(marker in text for marker in markers):
+                yield from SecretDetector._provider(text, kind, pattern)
+
+    @staticmethod
+    def _provider(text: str, kind: str, pattern: re.Pattern[str]) -> Iterator[Hit]:
+        for m in pattern.finditer(text):
             start, end = m.span()
             if kind == "secret.jwt" and not _jwt_ok(m.group()):
                 continue
@@ -124,53 +137,69 @@ class SecretDetector:
                 continue
             yield Hit("secret.url_password", m.start("v"), m.end("v"), 0.95)
 
-    def _assignments(self, text: str, found: list[Hit]) -> Iterator[Hit]:
-        taken = [(h.start, h.end) for h in found]
-        for pattern, aws in ((_AWS_SECRET, True), (_ASSIGNMENT, False), (_BEARER, False)):
-            if not aws and pattern is _ASSIGNMENT and not _maybe_assignment(text):
-                continue
-            if aws and "ecret" not in text and "ECRET" not in text:
-                continue
-            for m in _matches(pattern, text):
+    def _assignments(self, text: str, low: str, found: list[Hit]) -> Iterator[Hit]:
+        taken = sorted((h.start, h.end) for h in found)
+        if "secret" in low:
+            for m in _named(text, low, ("secret",), _AWS_SECRET, _AWS_SECRET_NAME):
                 start, end = m.span("v")
-                value = m.group("v")
-                if any(s < end and start < e for s, e in taken):
-                    continue
-                if aws:
+                if not _overlaps(taken, start, end):
+                    _take(taken, start, end)
                     yield Hit("secret.aws_secret_key", start, end, 0.95)
-                    taken.append((start, end))
-                    continue
-                if pattern is _ASSIGNMENT and not m.group("q"):
-                    value = value.rstrip(".")
-                    end = start + len(value)
-                    if text[end:end + 1] in ("(", "[", ".") or _IDENTIFIER.fullmatch(value):
-                        continue  # a call, a lookup or a variable name, not a literal
-                if len(value) < self._min_length or _PLACEHOLDER.match(value) or not _mixed(value):
-                    continue
-                entropy = shannon_entropy(value)
-                if entropy < self._entropy:
-                    continue
-                taken.append((start, end))
-                yield Hit("secret.generic", start, end, round(min(0.95, 0.5 + entropy / 10), 2))
+        candidates: list[re.Match[str]] = []
+        if any(word in low for word in _ASSIGN_WORDS):
+            candidates.extend(_named(text, low, _ASSIGN_WORDS, _ASSIGNMENT, None))
+        if "bearer" in low or "token" in low or "basic" in low:
+            candidates.extend(_BEARER.finditer(text))
+        for m in sorted(candidates, key=lambda c: c.start("v")):
+            start, end = m.span("v")
+            value = m.group("v")
+            if m.re is _ASSIGNMENT and not m.group("q"):
+                value = value.rstrip(".")
+                end = start + len(value)
+                if text[end:end + 1] in ("(", "[", ".") or _IDENTIFIER.fullmatch(value):
+                    continue  # a call, a lookup or a variable name, not a literal
+            if _overlaps(taken, start, end):
+                continue
+            if len(value) < self._min_length or _PLACEHOLDER.match(value) or not _mixed(value):
+                continue
+            entropy = shannon_entropy(value)
+            if entropy < self._entropy:
+                continue
+            _take(taken, start, end)
+            yield Hit("secret.generic", start, end, round(min(0.95, 0.5 + entropy / 10), 2))
 
 
-def _matches(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
-    """Matches of ``pattern``; an assignment is matched from the end of each password-like name."""
-    if pattern is not _ASSIGNMENT:
-        yield from pattern.finditer(text)
-        return
-    for name in _ASSIGN_NAME.finditer(text):
-        m = _ASSIGNMENT.match(text, name.end())
-        if m is not None:
-            yield m
+def _named(text: str, low: str, words: tuple[str, ...], rest: re.Pattern[str],
+           name: re.Pattern[str] | None) -> Iterator[re.Match[str]]:
+    """Matches of ``rest`` right after each occurrence of one of ``words`` (and the letters that
+    continue it, ``password_hash`` -> ``_hash``); with ``name``, the whole name must match it."""
+    seen: set[int] = set()
+    for word in words:
+        i = low.find(word)
+        while i != -1:
+            j = i + len(word)
+            while j < len(low) and j - i < len(word) + 16 and (low[j].isalnum() or low[j] == "_"):
+                j += 1
+            head = i
+            while head > 0 and i - head < 32 and (low[head - 1].isalnum() or low[head - 1] in "_-."):
+                head -= 1
+            token = low[head:j]
+            if j not in seen and not any(bad in token for bad in _NOT_PASSWORDS) \
+                    and (name is None or name.search(token)):
+                m = rest.match(text, j)
+                if m is not None:
+                    seen.add(j)
+                    yield m
+            i = low.find(word, i + 1)
 
 
-_ASSIGN_HINTS = ("ass", "wd", "ecret", "oken", "ey", "uth", "redential", "earer", "ASS", "WD", "ECRET", "OKEN",
-                 "EY", "UTH", "REDENTIAL", "EARER", "asic")
+def _overlaps(taken: list[tuple[int, int]], start: int, end: int) -> bool:
+    i = bisect.bisect_left(taken, (end, -1)) - 1
+    return any(taken[k][1] > start for k in range(max(0, i - 2), i + 1))
 
 
-def _maybe_assignment(text: str) -> bool:
-    return any(h in text for h in _ASSIGN_HINTS)
+def _take(taken: list[tuple[int, int]], start: int, end: int) -> None:
+    bisect.insort(taken, (start, end))
 
 
 def _mixed(value: str) -> bool:
