@@ -35,6 +35,8 @@ _IBAN = re.compile(r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}(?: ?[A-Za-z0-9]){11,32
 _IPV4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\w]|\.\d)")
 _IPV6 = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?"
                    r"(?![\w:])")
+_IPV4_HINT = re.compile(r"\.\d{1,3}\.\d{1,3}\.")  # starts with a literal: fast to rule a text out
+_IPV6_HINT = re.compile(r"::|:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:")
 _VERSION_BEFORE = re.compile(r"(?:\bv|version|ver\.?|release|build)\s{0,3}\Z", re.I)
 _PASSPORT_WORDS = ("passport", "reisepass", "passeport", "pasaporte", "paspoort")
 _PASSPORT_KEY = re.compile("|".join(_PASSPORT_WORDS), re.I)
@@ -112,7 +114,12 @@ class PiiDetector:
     # -- e-mail ----------------------------------------------------------------------------------
     @staticmethod
     def _emails(text: str) -> Iterator[Hit]:
-        for m in _EMAIL.finditer(text):
+        at = text.find("@")
+        while at != -1:
+            m = _email_at(text, at)
+            at = text.find("@", at + 1)
+            if m is None:
+                continue
             local, _, domain = m.group().rpartition("@")
             if local.startswith(".") or local.endswith(".") or ".." in local:
                 continue
@@ -125,14 +132,14 @@ class PiiDetector:
     # -- IP addresses ---------------------------------------------------------------------------
     @staticmethod
     def _ips(text: str) -> Iterator[Hit]:
-        if "." in text:
+        if _IPV4_HINT.search(text):
             for m in _IPV4.finditer(text):
                 if not all(len(o) == 1 or (o[0] != "0" and int(o) < 256) for o in m.group().split(".")):
                     continue
                 if _VERSION_BEFORE.search(text, max(0, m.start() - 12), m.start()):
                     continue
                 yield Hit("pii.ip_address", m.start(), m.end(), 0.9)
-        if "::" in text or text.count(":") >= 3:
+        if _IPV6_HINT.search(text):
             for m in _IPV6.finditer(text):
                 candidate = m.group()
                 if candidate.count(":") < 2 or (candidate.count(":") < 7 and "::" not in candidate):
@@ -177,13 +184,15 @@ class PiiDetector:
                 yield Hit("pii.phone", start, end, score)
 
     def _phone(self, text: str, start: int, raw: str) -> float:
-        digits = sum(ch.isdigit() for ch in raw)
+        digits = sum(map(str.isdigit, raw))
         if not 7 <= digits <= 15 or raw.count(".") > 2:
             return 0.0
         international = raw.startswith(("+", "00"))
-        keyword = _keyword_before(_PHONE_KEY, text, start, 32)
-        separated = any(not ch.isdigit() for ch in raw.lstrip("+"))
-        if not international and not keyword and (self._phone_keywords_only or not separated):
+        separated = digits < len(raw) - raw.startswith("+")
+        # a national number without a word naming it must be formatted and have ten digits or more
+        plain = not international and (self._phone_keywords_only or not separated or digits < 10)
+        keyword = (plain or not international) and _keyword_before(_PHONE_KEY, text, start, 32)
+        if plain and not keyword:
             return 0.0
         if not international and _looks_like_date(raw):
             return 0.0
@@ -248,6 +257,23 @@ def _in_url(text: str, start: int) -> bool:
     window = text[max(0, start - 300):start]
     token = window.rsplit(None, 1)[-1] if window.strip() else ""
     return "://" in token
+
+
+_LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+%'-")
+
+
+def _email_at(text: str, at: int) -> re.Match[str] | None:
+    """The address around the ``@`` at ``at``: the run of local-part characters before it (at most
+    64) and a domain after it, matched by the full pattern from the start of that run."""
+    start = at
+    while start > 0 and at - start < 65 and (text[start - 1] in _LOCAL_CHARS or text[start - 1].isalnum()):
+        start -= 1
+    if start == at:
+        return None
+    m = _EMAIL.match(text, start)
+    if m is None or m.end() <= at:
+        return None
+    return m
 
 
 class _Spans:

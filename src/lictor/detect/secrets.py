@@ -70,7 +70,7 @@ _NOT_PASSWORDS = ("passport", "passage", "passenger", "passing", "passive", "pas
                   "compass", "passthrough", "pass_through")
 _ASSIGNMENT = re.compile(
     r"[\"']?\]?\s{0,5}(?:=|:|=>|:=|\bis\b)\s{0,5}(?P<q>[\"'`]?)(?P<v>[^\s\"'`,;<>(){}\[\]]{8,200})")
-_BEARER = re.compile(r"\b(?:Bearer|Token|Basic)\s{1,3}(?P<v>[A-Za-z0-9._~+/=-]{16,1024})")
+_BEARER = re.compile(r"\s{0,2}(?P<v>[A-Za-z0-9._~+/=-]{16,1024})")  # after "Bearer ", "Token ", "Basic "
 _PLACEHOLDER = re.compile(r"(?i)^(?:\$\{?|%|\{\{|<|\*{3}|x{4}|\.{3}|your|example|changeme|redacted|placeholder|"
                           r"dummy|none$|null$|true$|false$|process\.env|os\.environ|env\[|getenv|secrets\.)")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z_]*(?:\.[A-Za-z_]+)*")
@@ -148,8 +148,14 @@ class SecretDetector:
         candidates: list[re.Match[str]] = []
         if any(word in low for word in _ASSIGN_WORDS):
             candidates.extend(_named(text, low, _ASSIGN_WORDS, _ASSIGNMENT, None))
-        if "bearer" in low or "token" in low or "basic" in low:
-            candidates.extend(_BEARER.finditer(text))
+        for scheme in ("Bearer ", "Token ", "Basic "):
+            i = text.find(scheme)
+            while i != -1:
+                if i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_"):
+                    bearer = _BEARER.match(text, i + len(scheme))
+                    if bearer is not None:
+                        candidates.append(bearer)
+                i = text.find(scheme, i + 1)
         for m in sorted(candidates, key=lambda c: c.start("v")):
             start, end = m.span("v")
             value = m.group("v")
