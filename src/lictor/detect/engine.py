@@ -80,6 +80,8 @@ class Scanner:
 
             self._allow_patterns = [re2.compile(p) for p in self._allow.patterns]
         self.decode_budget = decode_budget
+        #: Shorter strings are not scanned: no detector here can find anything in them.
+        self.min_length = min((int(getattr(d, "min_length", 1)) for d in self.detectors), default=1)
 
     # -- what is kept ------------------------------------------------------------------------------
     def _threshold(self, kind: str) -> float:
@@ -165,7 +167,7 @@ class Scanner:
         budget = [self.decode_budget]
         findings: list[Finding] = []
         for path, text in text_fields(content, args):
-            if len(text) < 3:
+            if len(text) < self.min_length:
                 continue
             for hit, detector in self.scan_text(text, budget):
                 findings.append(Finding(hit.type, path, hit.start, hit.end, hit.score, detector.name,

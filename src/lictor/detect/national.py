@@ -65,6 +65,7 @@ class NationalIdDetector:
 
     name = "national_id"
     version = "1"
+    min_length = 6  # six digits at least: shorter strings are not scanned
     types = TYPES
 
     def scan(self, text: str) -> Iterable[Hit]:

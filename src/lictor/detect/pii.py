@@ -35,6 +35,12 @@ _IBAN = re.compile(r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}(?: ?[A-Za-z0-9]){11,32
 _IPV4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\w]|\.\d)")
 _IPV6 = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?"
                    r"(?![\w:])")
+# how national numbers are written in some countries: a candidate of another shape is not parsed
+_NATIONAL_SHAPES = {
+    "US": re.compile(r"(?:1[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-]?)\d{3}[ .-]?\d{4}"),
+    "CA": re.compile(r"(?:1[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-]?)\d{3}[ .-]?\d{4}"),
+    "GB": re.compile(r"(?:\(0\d{2,4}\)|0\d{2,4}) ?-?\d{3,4}(?:[ -]?\d{3,4})?"),
+}
 _IPV4_HINT = re.compile(r"\.\d{1,3}\.\d{1,3}\.")  # starts with a literal: fast to rule a text out
 _IPV6_HINT = re.compile(r"::|:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:")
 _VERSION_BEFORE = re.compile(r"(?:\bv|version|ver\.?|release|build)\s{0,3}\Z", re.I)
@@ -87,6 +93,7 @@ class PiiDetector:
 
     name = "pii"
     version = "1"
+    min_length = 6  # the shortest e-mail address (a@b.co): shorter strings are not scanned
     types = TYPES
 
     def __init__(self, *, phone_regions: Sequence[str] = ("US", "GB"), phone_keywords_only: bool = False) -> None:
@@ -198,7 +205,8 @@ class PiiDetector:
             return 0.0
         pn = self._lib()
         candidate = "+" + raw[2:] if raw.startswith("00") else raw
-        regions = (None,) if international else self._regions
+        regions: tuple[str | None, ...] = (None,) if international else tuple(
+            r for r in self._regions if r not in _NATIONAL_SHAPES or _NATIONAL_SHAPES[r].fullmatch(raw))
         for region in regions:
             try:
                 number = pn.parse(candidate, region)

@@ -54,7 +54,9 @@ _PROVIDERS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("secret.private_key", ("PRIVATE KEY",),
      r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP |SSH2 )?PRIVATE KEY(?: BLOCK)?-----"),
 )
-_COMPILED = tuple((kind, markers, re.compile(pattern)) for kind, markers, pattern in _PROVIDERS)
+_COMPILED = tuple((kind, re.compile(pattern)) for kind, _markers, pattern in _PROVIDERS)
+#: (marker, index of its provider), flat: one substring test each
+_MARKERS = tuple((marker, i) for i, (_kind, markers, _pattern) in enumerate(_PROVIDERS) for marker in markers)
 
 _AWS_SECRET = re.compile(
     r"[\"']?\s{0,5}(?:=|:|=>|:=)\s{0,5}[\"']?(?P<v>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])")
@@ -94,11 +96,13 @@ class SecretDetector:
 
     name = "secrets"
     version = "1"
+    min_length = 8  # the shortest secret value: shorter strings are not scanned
     types = TYPES
 
     def __init__(self, *, entropy: float = 3.0, min_length: int = 8) -> None:
         self._entropy = float(entropy)
         self._min_length = int(min_length)
+        self.min_length = max(1, min(8, self._min_length))
 
     def scan(self, text: str) -> Iterable[Hit]:
         hits = list(self._providers(text))
@@ -110,9 +114,10 @@ class SecretDetector:
 
     @staticmethod
     def _providers(text: str) -> Iterator[Hit]:
-        for kind, markers, pattern in _COMPILED:
-            if any(marker in text for marker in markers):
-                yield from SecretDetector._provider(text, kind, pattern)
+        active = sorted({i for marker, i in _MARKERS if marker in text})
+        for i in active:
+            kind, pattern = _COMPILED[i]
+            yield from SecretDetector._provider(text, kind, pattern)
 
     @staticmethod
     def _provider(text: str, kind: str, pattern: re.Pattern[str]) -> Iterator[Hit]:
@@ -146,8 +151,9 @@ class SecretDetector:
                     _take(taken, start, end)
                     yield Hit("secret.aws_secret_key", start, end, 0.95)
         candidates: list[re.Match[str]] = []
-        if any(word in low for word in _ASSIGN_WORDS):
-            candidates.extend(_named(text, low, _ASSIGN_WORDS, _ASSIGNMENT, None))
+        words = tuple(word for word in _ASSIGN_WORDS if word in low)
+        if words:
+            candidates.extend(_named(text, low, words, _ASSIGNMENT, None))
         for scheme in ("Bearer ", "Token ", "Basic "):
             i = text.find(scheme)
             while i != -1:
