@@ -128,3 +128,18 @@ def test_the_detectors_setting_is_checked_with_its_place(tmp_path: Path) -> None
         load_settings(path, env={})
     settings = load_settings(env={"LICTOR_DETECTORS": "{enabled: [secrets]}"})
     assert settings.detectors.default.enabled == ("secrets",)
+
+
+def test_the_configuration_example_of_the_detectors_page_loads(tmp_path: Path) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "detectors.md").read_text(encoding="utf-8")
+    blocks = [b.split("\n", 1)[1] for b in doc.split("```")[1::2] if b.startswith("yaml\ndetectors:")]
+    assert len(blocks) == 1
+    (tmp_path / "lictor.yaml").write_text(blocks[0], encoding="utf-8")
+    settings = load_settings(tmp_path / "lictor.yaml", env={})
+    detection = Detection.from_settings(settings.detectors)
+    text = "EMP-123456 mailed ann@corp.example and eve@evil.example from 10.0.0.1"
+    found = detection.scan(Action.from_dict({"system": "crm", "kind": "message", "content": text}))
+    assert [(f.type, text[f.start:f.end]) for f in found] == [
+        ("custom.employee_id", "EMP-123456"), ("pii.email", "eve@evil.example")]
+    research = detection.scan(Action.from_dict({"system": "research-agent", "kind": "message", "content": text}))
+    assert [f.type for f in research] == ["custom.employee_id"]  # secrets only, and the inherited custom types
