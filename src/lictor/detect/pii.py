@@ -41,6 +41,8 @@ _NATIONAL_SHAPES = {
     "CA": re.compile(r"(?:1[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-]?)\d{3}[ .-]?\d{4}"),
     "GB": re.compile(r"(?:\(0\d{2,4}\)|0\d{2,4}) ?-?\d{3,4}(?:[ -]?\d{3,4})?"),
 }
+_NANP_WRITTEN = re.compile(r"(?:\+1[ .-]?|001[ .-]|1[ .-])?(?:\(\d{3}\) ?\d{3}[-.]|\d{3}([-.])\d{3}\1|\d{3} \d{3} )\d{4}")
+_EXTENSION = re.compile(r" ?(?:x|ext\.?|extension) ?\d{1,6}(?!\w)", re.I)
 _IPV4_HINT = re.compile(r"\.\d{1,3}\.\d{1,3}\.")  # starts with a literal: fast to rule a text out
 _IPV6_HINT = re.compile(r"::|:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:")
 _VERSION_BEFORE = re.compile(r"(?:\bv|version|ver\.?|release|build)\s{0,3}\Z", re.I)
@@ -179,8 +181,10 @@ class PiiDetector:
 
     def _numbers(self, text: str, runs: Sequence[tuple[int, int]], taken: _Spans) -> Iterator[Hit]:
         for start, end in runs:
-            if taken.overlaps(start, end) or not _bounded(text, start, end):
-                continue  # inside an IBAN or card, or part of a word or reference (AB123456, 12345678Z)
+            if taken.overlaps(start, end):
+                continue  # inside an IBAN or a card number
+            if not _bounded(text, start, end) and _EXTENSION.match(text, end) is None:
+                continue  # part of a word or reference (AB123456, 12345678Z), unless a phone extension follows
             raw = text[start:end]
             ssn = _SSN.fullmatch(raw)
             if ssn is not None and _ssn_valid(ssn) and (ssn.group(2) or _keyword_before(_SSN_KEY, text, start)):
@@ -218,6 +222,11 @@ class PiiDetector:
                     pn.format_number(number, pn.PhoneNumberFormat.NATIONAL)):
                 continue  # digits grouped unlike this country writes its numbers: a part or case number
             return 0.95 if international or keyword else 0.85
+        # written exactly as North American numbers are (555-123-4567, (555) 123-4567, +1 555 123 4567)
+        # but outside the number plan (an unassigned area code, a made-up number): still a phone
+        # number to anyone reading it, reported with a lower score
+        if (international or "US" in self._regions) and _NANP_WRITTEN.fullmatch(raw):
+            return 0.6
         return 0.0
 
     def _lib(self) -> Any:
