@@ -42,16 +42,20 @@ _NATIONAL_SHAPES = {
     "GB": re.compile(r"(?:\(0\d{2,4}\)|0\d{2,4}) ?-?\d{3,4}(?:[ -]?\d{3,4})?"),
 }
 _NANP_WRITTEN = re.compile(r"(?:\+1[ .-]?|001[ .-]|1[ .-])?(?:\(\d{3}\) ?\d{3}[-.]|\d{3}([-.])\d{3}\1|\d{3} \d{3} )\d{4}")
+_NANP_DIGITS = re.compile(r"(?:\+?1)?[2-9]\d{9}")
 _EXTENSION = re.compile(r" ?(?:x|ext\.?|extension) ?\d{1,6}(?!\w)", re.I)
 _IPV4_HINT = re.compile(r"\.\d{1,3}\.\d{1,3}\.")  # starts with a literal: fast to rule a text out
 _IPV6_HINT = re.compile(r"::|:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:")
-_VERSION_BEFORE = re.compile(r"(?:\bv|version|ver\.?|release|build)\s{0,3}\Z", re.I)
+_VERSION_BEFORE = re.compile(r"(?:\bv|version|ver\.?|release|build|rv:|[A-Za-z]/)\s{0,3}\Z", re.I)
 _PASSPORT_WORDS = ("passport", "reisepass", "passeport", "pasaporte", "paspoort")
 _PASSPORT_KEY = re.compile("|".join(_PASSPORT_WORDS), re.I)
 _PASSPORT = re.compile(r"(?<![A-Za-z0-9])[A-Z]{0,2}\d{6,9}(?![A-Za-z0-9])|(?<![A-Za-z0-9])[A-Z0-9]{9}(?![A-Za-z0-9])")
 _SSN_KEY = re.compile(r"\b(?:ssn|social security|soc\.? sec\.?|ss#|ss no)", re.I)
 _CARD_KEY = re.compile(r"\b(?:card|cc|pan|visa|mastercard|amex|maestro|kreditkarte|carte|tarjeta)", re.I)
 _PHONE_KEY = re.compile(r"\b(?:phone|tel|telephone|mobile|cell|call|fax|whatsapp|sms|text me|contact)\b", re.I)
+
+#: The countries whose national phone formats are read by default (tried in this order).
+DEFAULT_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN", "NL", "ES", "IT", "AU", "CA")
 
 TYPES = ("pii.email", "pii.phone", "pii.credit_card", "pii.iban", "pii.us_ssn", "pii.ip_address", "pii.passport")
 
@@ -63,12 +67,13 @@ _BRANDS: tuple[tuple[int, int, int, frozenset[int]], ...] = (
     (2, 34, 34, frozenset({15})), (2, 37, 37, frozenset({15})),  # American Express
     (4, 6011, 6011, frozenset(range(16, 20))), (3, 644, 649, frozenset(range(16, 20))),
     (2, 65, 65, frozenset(range(16, 20))),             # Discover
-    (4, 3528, 3589, frozenset(range(16, 20))),         # JCB
+    (2, 35, 35, frozenset(range(16, 20))),             # JCB (3528-3589, and test ranges around it)
+    (4, 2131, 2131, frozenset({15})), (4, 1800, 1800, frozenset({15})),  # JCB, 15 digits
     (3, 300, 305, frozenset(range(14, 20))), (2, 36, 36, frozenset(range(14, 20))),
     (2, 38, 39, frozenset(range(14, 20))),             # Diners Club
     (2, 62, 62, frozenset(range(16, 20))),             # UnionPay
     (2, 50, 50, frozenset(range(12, 20))), (2, 56, 58, frozenset(range(12, 20))),
-    (2, 67, 67, frozenset(range(12, 20))),             # Maestro
+    (2, 63, 63, frozenset(range(12, 20))), (2, 67, 67, frozenset(range(12, 20))),  # Maestro, Laser
     (4, 2200, 2204, frozenset({16})),                  # Mir
 )
 
@@ -98,7 +103,8 @@ class PiiDetector:
     min_length = 6  # the shortest e-mail address (a@b.co): shorter strings are not scanned
     types = TYPES
 
-    def __init__(self, *, phone_regions: Sequence[str] = ("US", "GB"), phone_keywords_only: bool = False) -> None:
+    def __init__(self, *, phone_regions: Sequence[str] = DEFAULT_PHONE_REGIONS,
+                 phone_keywords_only: bool = False) -> None:
         self._regions = tuple(str(r).upper() for r in phone_regions)
         self._phone_keywords_only = phone_keywords_only
 
@@ -145,7 +151,7 @@ class PiiDetector:
             for m in _IPV4.finditer(text):
                 if not all(len(o) == 1 or (o[0] != "0" and int(o) < 256) for o in m.group().split(".")):
                     continue
-                if _VERSION_BEFORE.search(text, max(0, m.start() - 12), m.start()):
+                if _VERSION_BEFORE.search(text, max(0, m.start() - 12), m.start()):  # 1.2.3.4 of a release, Chrome/1.2.3.4
                     continue
                 yield Hit("pii.ip_address", m.start(), m.end(), 0.9)
         if _IPV6_HINT.search(text):
@@ -218,14 +224,15 @@ class PiiDetector:
                 continue
             if not pn.is_valid_number(number):
                 continue
-            if not international and separated and _groups(raw) != _groups(
+            if not international and not keyword and separated and _groups(raw) != _groups(
                     pn.format_number(number, pn.PhoneNumberFormat.NATIONAL)):
                 continue  # digits grouped unlike this country writes its numbers: a part or case number
             return 0.95 if international or keyword else 0.85
         # written exactly as North American numbers are (555-123-4567, (555) 123-4567, +1 555 123 4567)
         # but outside the number plan (an unassigned area code, a made-up number): still a phone
         # number to anyone reading it, reported with a lower score
-        if (international or "US" in self._regions) and _NANP_WRITTEN.fullmatch(raw):
+        if (international or "US" in self._regions) and (
+                _NANP_WRITTEN.fullmatch(raw) or (keyword and _NANP_DIGITS.fullmatch(raw))):
             return 0.6
         return 0.0
 
