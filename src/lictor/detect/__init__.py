@@ -1,9 +1,8 @@
 """Content detectors: PII, secrets, prompt injection and exfiltration found in an action's ``content``
 and in every string inside its ``args``, reported as findings that policies use as data."""
 
-from lictor.detect.base import ENTRY_POINT_GROUP, Detector, Hit
-from lictor.detect.engine import Detection, Scanner, merge_findings, text_fields
-from lictor.detect.registry import detector_names, load_detector
+from lictor.detect.base import ENTRY_POINT_GROUP, Detector, Hit, detector_names, load_detector
+from lictor.detect.engine import CustomDetector, Detection, Scanner, merge_findings, text_fields
 from lictor.detect.settings import (
     AllowList,
     CustomPattern,
@@ -15,6 +14,7 @@ from lictor.detect.settings import (
 __all__ = [
     "ENTRY_POINT_GROUP",
     "AllowList",
+    "CustomDetector",
     "CustomPattern",
     "Detection",
     "DetectionSettings",

@@ -5,18 +5,17 @@ deduplicated findings whose paths and spans are those that ``redact`` constraint
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from lictor.detect.base import Detector, Hit
-from lictor.detect.custom import CustomDetector
+from lictor.detect.base import Detector, Hit, detector_names, load_detector
 from lictor.detect.decode import segments
 from lictor.detect.normalize import fold
-from lictor.detect.registry import detector_names, load_detector
-from lictor.detect.settings import AllowList, DetectionSettings, DetectorSettings
+from lictor.detect.settings import AllowList, CustomPattern, DetectionSettings, DetectorSettings
 from lictor.model import Action, Finding
 
-__all__ = ["Detection", "Scanner", "merge_findings", "text_fields"]
+__all__ = ["CustomDetector", "Detection", "Scanner", "merge_findings", "text_fields"]
 
 #: A finding seen only inside decoded text keeps this share of its score.
 DECODED_SCORE = 0.9
@@ -197,6 +196,34 @@ def _host(value: str) -> str:
     elif "@" in text:
         text = text.rpartition("@")[2]
     return text.rstrip(".")
+
+
+class CustomDetector:
+    """The operator's own patterns and keyword lists from settings, each reported as ``custom.NAME``:
+    a regular expression (RE2: linear time whatever the pattern) or keywords (whole words, any case)."""
+
+    name = "custom"
+    version = "1"
+
+    def __init__(self, patterns: Sequence[CustomPattern]) -> None:
+        import re2
+
+        self.types = tuple(p.type for p in patterns)
+        self._compiled: list[tuple[str, float, object]] = []
+        for p in patterns:
+            if p.pattern is not None:
+                self._compiled.append((p.type, p.score, re2.compile(p.pattern)))
+            if p.keywords:
+                words = "|".join(re.escape(k) for k in sorted(p.keywords, key=len, reverse=True))
+                self._compiled.append((p.type, p.score, re2.compile(rf"(?i)\b(?:{words})\b")))
+
+    def scan(self, text: str) -> Iterable[Hit]:
+        hits = []
+        for kind, score, pattern in self._compiled:
+            for m in pattern.finditer(text):  # type: ignore[attr-defined]
+                if m.end() > m.start():
+                    hits.append(Hit(kind, m.start(), m.end(), score))
+        return hits
 
 
 class Detection:
