@@ -44,7 +44,7 @@ from lictor.audit.port import AuditStore, Erasure, Payload
 from lictor.audit.signer import STATE_SUFFIX, CheckpointSigner, FileSigner, HandoverSigner
 from lictor.audit.verify import VerifyReport, verify_log
 from lictor.config import Settings
-from lictor.detect import Detection, merge_findings
+from lictor.detect import Detection, DetectionSettings, merge_findings
 from lictor.errors import ConfigError, InputError, LictorError, ReviewError, VerificationError
 from lictor.model import Action, Decision, Finding, RuleError, Verdict, data_subjects
 from lictor.oversight import Reviewer, ReviewQuery, ReviewRequest, ReviewStore, time_text
@@ -68,6 +68,7 @@ DEFAULT_ORIGIN = "lictor.local/audit"
 DEFAULT_SAMPLE_RATES = {"high": 1.0, "medium": 0.5, "low": 0.1}
 #: Erasure leaves list at most this many leaf indices each (a leaf is at most 64 KiB).
 ERASURE_INDICES_PER_LEAF = 4000
+_BUILT_IN_DETECTORS = DetectionSettings()
 _BASIS = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 
 
@@ -155,14 +156,18 @@ class Gateway:
              unsafe_fail_open: bool = False, max_batch: int = 256, max_delay: float = 0.002,
              durability: str = "sync", checkpoint_interval: float | None = None,
              seal_interval: float = 900.0, redis: str | None = None,
-             detection: Detection | None = None) -> Gateway:
+             detectors: DetectionSettings | None = _BUILT_IN_DETECTORS, detection: Detection | None = None) -> Gateway:
         """Build a gateway: load policies (unless given loaded, with their own default verdict), open the
         store, the signer and the payload keys (both generated on first use in files beside the
         database, never stored in it) and the audit log. Erasures a crash left without their leaf
         get it now. With ``checkpoint_interval`` (seconds) a publisher thread seals and signs the log
         that often while it grows, and at least every ``seal_interval`` when idle (the heartbeat).
         With ``redis`` (a URL), ``limit`` rules count in Redis, shared with every gateway using it.
-        ``detection`` scans every action's content and args before its policies are evaluated."""
+        ``detectors`` says which content detectors scan every action's content and args before its
+        policies are evaluated (default: every registered detector; None: none); ``detection``, when
+        given, is used as built instead."""
+        if detection is None and detectors is not None:
+            detection = Detection.from_settings(detectors)  # before anything is opened: it may refuse
         policy_set = policies if isinstance(policies, PolicySet) else load_policies(
             policies, default_verdict=default_verdict)
         if redis is not None:
@@ -469,8 +474,7 @@ class Gateway:
                         unsafe_fail_open=audit.unsafe_fail_open, max_batch=audit.max_batch,
                         max_delay=audit.max_delay, durability=audit.durability,
                         checkpoint_interval=audit.checkpoint_interval if publish else None,
-                        seal_interval=audit.seal_interval, redis=settings.redis,
-                        detection=Detection.from_settings(settings.detectors))
+                        seal_interval=audit.seal_interval, redis=settings.redis, detectors=settings.detectors)
         if settings.notifications.webhooks:
             from lictor.webhooks import WebhookNotifier
 

@@ -143,3 +143,20 @@ def test_the_configuration_example_of_the_detectors_page_loads(tmp_path: Path) -
         ("custom.employee_id", "EMP-123456"), ("pii.email", "eve@evil.example")]
     research = detection.scan(Action.from_dict({"system": "research-agent", "kind": "message", "content": text}))
     assert [f.type for f in research] == ["custom.employee_id"]  # secrets only, and the inherited custom types
+
+
+def test_gateway_open_runs_the_built_in_detectors_unless_told_not_to(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(POLICY, encoding="utf-8")
+    common = {"policies": tmp_path / "p.yaml", "database": f"sqlite:///{tmp_path / 'l.db'}",
+              "key_file": tmp_path / "a.key", "payload_key_file": tmp_path / "p.key"}
+    gateway = Gateway.open(**common)  # type: ignore[arg-type]
+    try:
+        assert gateway.decide(_action(note=f"to {EMAIL}")).verdict is Verdict.CONSTRAIN
+    finally:
+        gateway.close()
+    gateway = Gateway.open(**common, detectors=None)  # type: ignore[arg-type]
+    try:
+        decision = gateway.decide(_action(note=f"to {EMAIL}"))
+        assert decision.verdict is Verdict.ALLOW and decision.findings == ()
+    finally:
+        gateway.close()
