@@ -41,6 +41,16 @@ _NATIONAL_SHAPES = {
     "CA": re.compile(r"(?:1[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-]?)\d{3}[ .-]?\d{4}"),
     "GB": re.compile(r"(?:\(0\d{2,4}\)|0\d{2,4}) ?-?\d{3,4}(?:[ -]?\d{3,4})?"),
 }
+# the digits of national numbers in some countries (trunk prefix, length): others are not parsed
+_NATIONAL_DIGITS = {
+    "DE": re.compile(r"0[1-9]\d{4,12}"),
+    "FR": re.compile(r"0[1-9]\d{8}"),
+    "IN": re.compile(r"0?[6-9]\d{9}|0[1-9]\d{8,9}"),
+    "NL": re.compile(r"0[1-9]\d{8}"),
+    "ES": re.compile(r"[6-9]\d{8}"),
+    "IT": re.compile(r"0\d{5,10}|3\d{8,9}"),
+    "AU": re.compile(r"0[2-478]\d{8}"),
+}
 _NANP_WRITTEN = re.compile(r"(?:\+1[ .-]?|001[ .-]|1[ .-])?(?:\(\d{3}\) ?\d{3}[-.]|\d{3}([-.])\d{3}\1|\d{3} \d{3} )\d{4}")
 _NANP_DIGITS = re.compile(r"(?:\+?1)?[2-9]\d{9}")
 _EXTENSION = re.compile(r" ?(?:x|ext\.?|extension) ?\d{1,6}(?!\w)", re.I)
@@ -171,7 +181,8 @@ class PiiDetector:
     @staticmethod
     def _cards(text: str, runs: Sequence[tuple[int, int]]) -> Iterator[Hit]:
         for run_start, run_end in runs:
-            yield from PiiDetector._cards_in(text, run_start, run_end)
+            if run_end - run_start >= 12 and sum(map(str.isdigit, text[run_start:run_end])) >= 12:
+                yield from PiiDetector._cards_in(text, run_start, run_end)
 
     @staticmethod
     def _cards_in(text: str, run_start: int, run_end: int) -> Iterator[Hit]:
@@ -215,8 +226,13 @@ class PiiDetector:
             return 0.0
         pn = self._lib()
         candidate = "+" + raw[2:] if raw.startswith("00") else raw
-        regions: tuple[str | None, ...] = (None,) if international else tuple(
-            r for r in self._regions if r not in _NATIONAL_SHAPES or _NATIONAL_SHAPES[r].fullmatch(raw))
+        if international:
+            regions: tuple[str | None, ...] = (None,)
+        else:
+            only_digits = "".join(filter(str.isdigit, raw))
+            regions = tuple(r for r in self._regions
+                            if (r not in _NATIONAL_SHAPES or _NATIONAL_SHAPES[r].fullmatch(raw))
+                            and (r not in _NATIONAL_DIGITS or _NATIONAL_DIGITS[r].fullmatch(only_digits)))
         for region in regions:
             try:
                 number = pn.parse(candidate, region)
