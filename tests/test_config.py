@@ -65,13 +65,17 @@ def problem(text: str, env: dict[str, str] | None = None) -> ConfigError:
 # --------------------------------------------------------------------------- defaults and the catalogue
 
 
+_SETTING_NAMES = frozenset(s.name for s in SETTINGS)
+
+
 def _leaves(obj: Any, prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(obj):
         if f.name == "sources":
             continue
         value = getattr(obj, f.name)
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        # a section (audit, http, ...) is a dataclass; so is a structured setting's value (detectors)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type) and prefix + f.name not in _SETTING_NAMES:
             out.update(_leaves(value, f"{prefix}{f.name}."))
         else:
             out[prefix + f.name] = value

@@ -55,6 +55,7 @@ POLICY_FIELDS = [
     "limit.key", "limit.max", "limit.per",
     "redact", "clamp", "remove", "set",
     "redact.paths", "redact.pattern", "redact.findings", "redact.replacement",
+    "redact.mode",
     "clamp.path", "clamp.min", "clamp.max", "set.path", "set.value",
     "spec.now", "spec.cases",
     "case.name", "case.action", "case.findings", "case.repeat", "case.expect",

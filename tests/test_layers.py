@@ -20,7 +20,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "lictor.errors": (set(), set()),
     "lictor.model": ({"lictor.errors"}, set()),
     "lictor.policy": ({"lictor.errors", "lictor.model", "lictor.policy"}, {"yaml", "lark", "celpy", "re2"}),
-    "lictor.detect": ({"lictor.errors", "lictor.model", "lictor.detect"}, {"re2"}),
+    "lictor.detect": ({"lictor.errors", "lictor.model", "lictor.detect"}, {"re2", "phonenumbers"}),
     "lictor.audit": ({"lictor.errors", "lictor.model", "lictor.audit"}, {"cryptography", "msgspec", "orjson"}),
     "lictor.access": ({"lictor.errors", "lictor.model"}, set()),
     # a service: kernel, the audit log's canonical JSON and commitments; storage only through its port
@@ -28,17 +28,18 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
                           "lictor.oversight"}, set()),
     "lictor.store": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.audit", "lictor.access",
                       "lictor.oversight", "lictor.store"}, {"psycopg", "redis"}),
-    "lictor.config": ({"lictor.errors", "lictor.model", "lictor.config"}, {"yaml"}),
+    # an adapter: the detectors' setting is validated by the detect package's own parser
+    "lictor.config": ({"lictor.errors", "lictor.model", "lictor.detect", "lictor.config"}, {"yaml"}),
     "lictor.webhooks": ({"lictor.errors", "lictor.model"}, {"httpx"}),
     "lictor.runtime": ({"lictor"}, set()),
     # the application's side of oversight (wake-ups, the sweep, notifications), built by the runtime
     "lictor.oversee": ({"lictor.errors", "lictor.oversight", "lictor.webhooks"}, set()),
     # delivery: the runtime and domain types, never a concrete store
     # the CLI may start the MCP proxy (``lictor mcp proxy``): the one delivery package it imports
-    "lictor.cli": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.audit", "lictor.config",
-                    "lictor.runtime", "lictor.access", "lictor.oversight", "lictor.cli", "lictor.mcp"},
+    "lictor.cli": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.detect", "lictor.audit",
+                    "lictor.config", "lictor.runtime", "lictor.access", "lictor.oversight", "lictor.cli",
+                    "lictor.mcp"},
                    {"click", "uvicorn"}),
-    # the HTTP app mounts the fronted MCP servers (``mcp.servers``): the one delivery package it imports
     "lictor.http": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.audit.index", "lictor.config",
                      "lictor.runtime", "lictor.access", "lictor.oversight", "lictor.http",
                      # the exceptions between delivery packages: the HTTP app mounts the LLM proxy's routes

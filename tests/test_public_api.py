@@ -9,8 +9,8 @@ import pytest
 
 import lictor
 
-PACKAGES = ["lictor", "lictor.policy", "lictor.audit", "lictor.store", "lictor.errors", "lictor.model",
-            "lictor.config", "lictor.sdk", "lictor.webhooks", "lictor.mcp", "lictor.proxy"]
+PACKAGES = ["lictor", "lictor.policy", "lictor.detect", "lictor.audit", "lictor.store", "lictor.errors",
+            "lictor.model", "lictor.config", "lictor.sdk", "lictor.webhooks", "lictor.mcp", "lictor.proxy"]
 
 
 def isort_style(name: str) -> tuple[int, str]:

@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -42,6 +44,7 @@ from lictor.audit.port import AuditStore, Erasure, Payload
 from lictor.audit.signer import STATE_SUFFIX, CheckpointSigner, FileSigner, HandoverSigner
 from lictor.audit.verify import VerifyReport, verify_log
 from lictor.config import Settings
+from lictor.detect import Detection, DetectionSettings, merge_findings
 from lictor.errors import ConfigError, InputError, LictorError, ReviewError, VerificationError
 from lictor.model import Action, Decision, Finding, RuleError, Verdict, data_subjects
 from lictor.oversee import ReviewHub
@@ -66,6 +69,7 @@ DEFAULT_ORIGIN = "lictor.local/audit"
 DEFAULT_SAMPLE_RATES = {"high": 1.0, "medium": 0.5, "low": 0.1}
 #: Erasure leaves list at most this many leaf indices each (a leaf is at most 64 KiB).
 ERASURE_INDICES_PER_LEAF = 4000
+_BUILT_IN_DETECTORS = DetectionSettings()
 _BASIS = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 
 
@@ -91,7 +95,7 @@ class Gateway:
     def __init__(self, *, policies: PolicySet, log: AuditLog, store: AuditStore, vault: PayloadVault,
                  risk_tiers: Mapping[str, str] | None = None, default_risk_tier: str = "high",
                  sample_rates: Mapping[str, float] | None = None, unsafe_fail_open: bool = False,
-                 durability: str = "sync") -> None:
+                 durability: str = "sync", detection: Detection | None = None) -> None:
         if durability not in ("sync", "async"):
             raise ConfigError(f"durability is sync or async, got {durability!r}", path="audit.durability")
         for system, tier in {**(risk_tiers or {}), "*": default_risk_tier}.items():
@@ -116,6 +120,8 @@ class Gateway:
         self._rates = {tier: _number(rates[tier]) for tier in RISK_TIERS}
         self.unsafe_fail_open = unsafe_fail_open
         self.durability = durability
+        #: The content detectors run on every action before policy evaluation (None: none run).
+        self.detection = detection
         self.publisher: Publisher | None = None
         self.signer: CheckpointSigner | None = None
         #: Human oversight, when the store keeps reviews (every built-in store does), and its side
@@ -144,25 +150,32 @@ class Gateway:
              default_risk_tier: str = "high", sample_rates: Mapping[str, float] | None = None,
              unsafe_fail_open: bool = False, max_batch: int = 256, max_delay: float = 0.002,
              durability: str = "sync", checkpoint_interval: float | None = None,
-             seal_interval: float = 900.0, redis: str | None = None) -> Gateway:
+             seal_interval: float = 900.0, redis: str | None = None,
+             detectors: DetectionSettings | None = _BUILT_IN_DETECTORS, detection: Detection | None = None) -> Gateway:
         """Build a gateway: load policies (unless given loaded, with their own default verdict), open the
         store, the signer and the payload keys (both generated on first use in files beside the
         database, never stored in it) and the audit log. Erasures a crash left without their leaf
         get it now. With ``checkpoint_interval`` (seconds) a publisher thread seals and signs the log
         that often while it grows, and at least every ``seal_interval`` when idle (the heartbeat).
-        With ``redis`` (a URL), ``limit`` rules count in Redis, shared with every gateway using it."""
+        With ``redis`` (a URL), ``limit`` rules count in Redis, shared with every gateway using it.
+        ``detectors`` says which content detectors scan every action's content and args before its
+        policies are evaluated (default: every registered detector; None: none); ``detection``, when
+        given, is used as built instead."""
+        if detection is None and detectors is not None:
+            detection = Detection.from_settings(detectors)  # before anything is opened: it may refuse
         policy_set = policies if isinstance(policies, PolicySet) else load_policies(
             policies, default_verdict=default_verdict)
         if redis is not None:
             policy_set = policy_set.with_limits(open_limit_store(redis))
         signer = _signer(key_file, origin)
         keys = PayloadKeys.open(payload_key_file)
+        policy_set = policy_set.with_redaction_key(_redaction_key(keys))
         store = open_store(database)
         log = AuditLog(store=store, signer=signer, max_batch=max_batch, max_delay=max_delay)
         log.start()
         gateway = cls(policies=policy_set, log=log, store=store, vault=PayloadVault(keys, store),
                       risk_tiers=risk_tiers, default_risk_tier=default_risk_tier, sample_rates=sample_rates,
-                      unsafe_fail_open=unsafe_fail_open, durability=durability)
+                      unsafe_fail_open=unsafe_fail_open, durability=durability, detection=detection)
         gateway.signer = signer
         gateway.record_config(vkey=signer.vkey)
         gateway.record_pending_erasures()
@@ -206,7 +219,8 @@ class Gateway:
         ``config`` leaf records the new revision when it changed. Raises PolicyError and keeps the
         policies in force when the new ones do not load."""
         policies = load_policies(path, default_verdict=self.policies.default_verdict)
-        self.policies = policies.with_limits(self.policies.limits)  # counters (shared or not) carry over
+        # counters (shared or not) and the redaction key carry over
+        self.policies = policies.with_limits(self.policies.limits).with_redaction_key(self.policies.redaction_key)
         if self.signer is None:
             return False
         return self.record_config(vkey=self.signer.vkey)
@@ -290,8 +304,11 @@ class Gateway:
         A BLOCK by an ``approval`` rule raises (or returns) a pending review; an approval the action
         presents lifts those rules only when it is valid for exactly this action, and is used up."""
         presented = self._presented(action, _clock(now)) if action.approval is not None else None
+        findings, failure = self._detect(action, findings)
         decision = self.policies.evaluate(action, now=now, findings=findings, explain=explain,
                                           excused=presented.excused if presented else ())
+        if failure is not None:
+            decision = _detection_failed(decision, failure)
         if presented is not None or decision.approval_required:
             decision = self._oversee(decision, action, presented, _clock(now))
         try:
@@ -312,8 +329,11 @@ class Gateway:
         about an action that will not run, such as whether to list an MCP tool)."""
         presented = (await asyncio.to_thread(self._presented, action, _clock(now))
                      if oversee and action.approval is not None else None)
+        findings, failure = self._detect(action, findings)
         decision = self.policies.evaluate(action, now=now, findings=findings,
                                           excused=presented.excused if presented else ())
+        if failure is not None:
+            decision = _detection_failed(decision, failure)
         if oversee and (presented is not None or decision.approval_required):
             decision = await asyncio.to_thread(self._oversee, decision, action, presented, _clock(now))
         try:
@@ -329,6 +349,17 @@ class Gateway:
         except (LictorError, ValueError, TypeError) as exc:
             return self._unrecorded(decision, exc)
         return dataclasses.replace(decision, audit={"index": receipt.index, "leaf_hash": receipt.leaf_hash.hex()})
+
+    def _detect(self, action: Action, given: Sequence[Finding]) -> tuple[Sequence[Finding], Exception | None]:
+        """The caller's findings plus what the detectors find in ``action`` (those the caller already
+        gave are not repeated); a detector that fails makes the decision BLOCK (fail closed)."""
+        if self.detection is None:
+            return given, None
+        try:
+            detected = self.detection.scan(action)
+        except Exception as exc:  # a plug-in detector may fail in any way; never let it ALLOW
+            return given, exc
+        return merge_findings(given, detected), None
 
     def _presented(self, action: Action, clock: float) -> Presented | None:
         if action.approval is None or self.desk is None:
@@ -451,7 +482,7 @@ class Gateway:
                         unsafe_fail_open=audit.unsafe_fail_open, max_batch=audit.max_batch,
                         max_delay=audit.max_delay, durability=audit.durability,
                         checkpoint_interval=audit.checkpoint_interval if publish else None,
-                        seal_interval=audit.seal_interval, redis=settings.redis)
+                        seal_interval=audit.seal_interval, redis=settings.redis, detectors=settings.detectors)
         if gateway.hub is not None:
             _wire_reviews(gateway.hub, settings)
             if publish:  # a long-running gateway: sweep due reviews, and hear other processes' changes now
@@ -616,6 +647,19 @@ def _wire_reviews(hub: ReviewHub, settings: Settings) -> None:
         from lictor.webhooks import WebhookNotifier
 
         hub.notify_to(WebhookNotifier.from_settings(settings, on_result=hub.outcome))
+
+
+def _redaction_key(keys: PayloadKeys) -> bytes:
+    """The key of ``redact`` hash tags, derived from the payload key file's sampling secret (so it
+    is as private as that file and stable across restarts)."""
+    return hmac.new(keys.sampling, b"lictor/redact-hash/v1", hashlib.sha256).digest()
+
+
+def _detection_failed(decision: Decision, exc: Exception) -> Decision:
+    """BLOCK with the error: content that could not be scanned is not let through."""
+    return dataclasses.replace(decision, verdict=Verdict.BLOCK, action=None, constraints=(), errors=(
+        *decision.errors, RuleError("", "", f"content detection failed, blocked (fail closed): "
+                                            f"{type(exc).__name__}: {exc}", True)))
 
 
 def _clock(now: datetime | None) -> float:

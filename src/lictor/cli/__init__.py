@@ -10,6 +10,7 @@ import click
 
 from lictor import __version__
 from lictor.cli.audit import audit_group
+from lictor.cli.detect import detect_group
 from lictor.cli.mcp import mcp_group
 from lictor.cli.policy import eval_command, policy_group
 from lictor.cli.reviews import reviews_group
@@ -27,6 +28,7 @@ def main() -> None:
 main.add_command(eval_command)
 main.add_command(policy_group)
 main.add_command(audit_group)
+main.add_command(detect_group)
 main.add_command(keys_group)
 main.add_command(reviews_group)
 main.add_command(serve_command)

@@ -12,6 +12,7 @@ from typing import IO, Any
 import click
 
 from lictor.cli.options import CONFIG_OPTION, override, read_settings
+from lictor.detect import Detection, merge_findings
 from lictor.errors import InputError, LictorError, PolicyError
 from lictor.model import Action, Finding, Verdict
 from lictor.policy import PolicySet, load_policies, run_policy_tests
@@ -82,7 +83,7 @@ def _documents(stream: IO[str], name: str) -> Iterator[tuple[str, Any]]:
               help="Verdict when no rule matches (BLOCK for default-deny; default: the default_verdict setting, ALLOW).")
 @click.option("--now", "now_text", default=None, help="Decide as of this RFC 3339 time (default: now).")
 @click.option("--findings", "findings_file", type=click.File("r", encoding="utf-8"), default=None,
-              help="JSON list of detector findings to decide with (until detectors run inline).")
+              help="JSON list of findings to decide with, besides those the detectors find.")
 @click.option("--db", "database", default=None,
               help="Record every decision in the audit log at this store (sqlite:///FILE or "
                    "postgresql://...); a checkpoint is signed when the input ends. Default: the database "
@@ -113,6 +114,11 @@ def eval_command(policies_dir: str | None, input_file: IO[str], explain: bool, d
         sys.exit(EXIT_INPUT)
     policies = _load(str(settings.policies), settings.default_verdict.name)
     gateway = None
+    try:
+        detection = Detection.from_settings(settings.detectors)
+    except LictorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_INPUT)
     if settings.is_set("database"):
         try:
             gateway = Gateway.from_settings(settings, policies=policies)
@@ -147,8 +153,11 @@ def eval_command(policies_dir: str | None, input_file: IO[str], explain: bool, d
                 bad += 1
                 continue
             trace: list[dict[str, Any]] | None = [] if explain else None
-            decide = gateway.decide if gateway is not None else policies.evaluate
-            decision = decide(action, now=now or datetime.now(UTC), findings=findings, explain=trace)
+            if gateway is not None:  # the gateway runs the detectors itself
+                decision = gateway.decide(action, now=now or datetime.now(UTC), findings=findings, explain=trace)
+            else:
+                found = merge_findings(findings, detection.scan(action))
+                decision = policies.evaluate(action, now=now or datetime.now(UTC), findings=found, explain=trace)
             out = decision.to_dict()
             if trace is not None:
                 out["explain"] = trace

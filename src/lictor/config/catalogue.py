@@ -19,6 +19,7 @@ from lictor.config.kinds import (
     WebhookSettings,
     _Bool,
     _Choice,
+    _Detectors,
     _Duration,
     _host_rule,
     _Int,
@@ -36,6 +37,7 @@ from lictor.config.kinds import (
     _Webhooks,
     is_placeholder,
 )
+from lictor.detect import DetectionSettings
 from lictor.errors import ConfigError
 from lictor.model import Verdict
 
@@ -122,6 +124,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("systems", MappingProxyType({}),
             "The AI systems Lictor knows, by the id actions carry in `system`: `{credit-scoring: {risk: high}}`.",
             _Systems()),
+    Setting("detectors", DetectionSettings(),
+            "Which content detectors run on every action and what they report, in general and per system: "
+            "`enabled` (detector names), `types` and `exclude_types` (type globs), `min_score`, `options` "
+            "(per detector), `custom` (patterns and keyword lists reported as `custom.NAME`), `allow` "
+            "(known-benign `values`, `domains`, `patterns`), `decode_budget`, and `systems: {ID: {...}}`, "
+            "whose keys replace the general ones for that system. `{}` runs every registered detector.",
+            _Detectors()),
     Setting("audit.origin", "lictor.local/audit",
             "The log's name in its signed checkpoints: a URL without scheme, no spaces, no `+`. "
             "It must match the name of the signing key.",
@@ -314,6 +323,7 @@ class Settings:
     port: int = field(default_factory=partial(_default, "port"))
     default_risk_tier: str = field(default_factory=partial(_default, "default_risk_tier"))
     systems: Mapping[str, SystemSettings] = field(default_factory=partial(_default, "systems"))
+    detectors: DetectionSettings = field(default_factory=partial(_default, "detectors"))
     audit: AuditSettings = field(default_factory=AuditSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from lictor.detect import DetectionSettings, detector_names, parse_detection_settings
+from lictor.errors import ConfigError
 from lictor.model import Verdict
 
 __all__ = ["DEFAULT_CONFIG_FILE", "ENV_PREFIX", "McpServerSettings", "SystemSettings", "UpstreamSettings",
@@ -362,6 +364,29 @@ class _Systems(_Kind):
 
     def show(self, value: Any) -> str:
         return "{" + ", ".join(f"{k}: {{risk: {v.risk}}}" for k, v in value.items()) + "}"
+
+
+class _Detectors(_Kind):
+    """Which content detectors run and what they keep, in general and per system (see
+    :func:`lictor.detect.parse_detection_settings`)."""
+
+    label = "detector settings (see [Detectors](detectors.md))"
+
+    def check(self, value: Any) -> Any:
+        if isinstance(value, DetectionSettings):
+            return value
+        try:
+            return parse_detection_settings(value, detector_names())
+        except ConfigError as exc:
+            unknown = exc.message.startswith(("unknown field", "unknown detector")) and ".enabled" not in exc.path \
+                and not exc.path.startswith("enabled")
+            raise _Invalid(exc.message, exc.path, at_key=unknown) from None
+
+    def from_text(self, text: str) -> Any:
+        return self.check(_yaml_text(text) or {})
+
+    def show(self, value: Any) -> str:
+        return "{}" if value == DetectionSettings() else "{...}"
 
 
 _WEBHOOK_FORMATS = ("generic", "slack")

@@ -8,6 +8,8 @@ evaluator turns into a BLOCK with the error listed.
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -91,41 +93,82 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, Any, Any]]:
                 yield from _strings(v, sub)
 
 
-def _redact_text(text: str, path: str, spec: dict[str, Any], findings: Sequence[Finding]) -> str:
-    replacement = spec.get("replacement", "[REDACTED]")
+_SEPARATORS = frozenset(" -./")
+
+
+def _mask(value: str) -> str:
+    """``*`` for every character but separators; a value of digits (and separators) keeps its last
+    four digits, as on a payment card receipt."""
+    digits = [ch for ch in value if ch not in _SEPARATORS]
+    keep = 4 if digits and all(ch.isdigit() for ch in digits) and len(digits) > 4 else 0
+    out = []
+    for ch in reversed(value):
+        if ch in _SEPARATORS:
+            out.append(ch)
+        elif keep:
+            out.append(ch)
+            keep -= 1
+        else:
+            out.append("*")
+    return "".join(reversed(out))
+
+
+def _hash_tag(value: str, kind: str, key: bytes | None) -> str:
+    """A short tag that stands for ``value``: HMAC-SHA-256 under the gateway's key when there is one
+    (equal values give equal tags, yet nobody without the key can test guesses against a tag), else
+    plain SHA-256 (offline policy tests), 12 hex digits either way."""
+    data = value.encode("utf-8")
+    digest = hmac.new(key, data, hashlib.sha256).hexdigest() if key else hashlib.sha256(data).hexdigest()
+    return f"[HASH:{kind}:{digest[:12]}]" if kind else f"[HASH:{digest[:12]}]"
+
+
+def _replace(value: str, kind: str, spec: dict[str, Any], key: bytes | None) -> str:
+    mode = spec.get("mode")
+    if mode == "label":
+        return f"[REDACTED:{kind}]" if kind else "[REDACTED]"
+    if mode == "mask":
+        return _mask(value)
+    if mode == "hash":
+        return _hash_tag(value, kind, key)
+    return str(spec.get("replacement", "[REDACTED]"))
+
+
+def _redact_text(text: str, path: str, spec: dict[str, Any], findings: Sequence[Finding],
+                 key: bytes | None = None) -> str:
     globs = spec.get("findings")
     pattern = spec.get("pattern")
     if globs is None and pattern is None:
-        return str(replacement)
+        return _replace(text, "", spec, key)
     if globs:
         matchers = [compile_glob(g) for g in globs]
         spans = sorted(
-            {(f.start, f.end) for f in findings
+            {(f.start, f.end, f.type) for f in findings
              if f.path == path and any(match(f.type) for match in matchers) and 0 <= f.start < f.end <= len(text)},
-            reverse=True,
+            key=lambda s: (s[0], -s[1], s[2]), reverse=True,
         )
         last_start = len(text) + 1
-        for start, end in spans:  # right to left, skipping overlaps
+        for start, end, kind in spans:  # right to left, skipping overlaps
             if end > last_start:
                 continue
-            text = text[:start] + replacement + text[end:]
+            text = text[:start] + _replace(text[start:end], kind, spec, key) + text[end:]
             last_start = start
     if pattern is not None:
-        text = compile_regex(pattern).sub(replacement.replace("\\", "\\\\"), text)
+        text = compile_regex(pattern).sub(lambda m: _replace(m.group(), "", spec, key), text)
     return text
 
 
-def _redact(data: dict[str, Any], path: str, spec: dict[str, Any], findings: Sequence[Finding]) -> None:
+def _redact(data: dict[str, Any], path: str, spec: dict[str, Any], findings: Sequence[Finding],
+            hash_key: bytes | None = None) -> None:
     loc = _existing(data, path)
     if loc is None:
         return
     container, key = loc
     value = container[key]
     if isinstance(value, str):
-        container[key] = _redact_text(value, path, spec, findings)
+        container[key] = _redact_text(value, path, spec, findings, hash_key)
         return
     for sub, holder, k in list(_strings(value, path)):
-        holder[k] = _redact_text(holder[k], sub, spec, findings)
+        holder[k] = _redact_text(holder[k], sub, spec, findings, hash_key)
 
 
 def _clamp(data: dict[str, Any], spec: dict[str, Any]) -> None:
@@ -164,15 +207,16 @@ def _set(data: dict[str, Any], spec: dict[str, Any]) -> None:
 
 
 def apply_obligations(action: dict[str, Any], obligations: Sequence[Obligation],
-                      findings: Sequence[Finding] = ()) -> dict[str, Any]:
-    """Return a constrained copy of ``action`` (JSON data); the input is not modified."""
+                      findings: Sequence[Finding] = (), *, hash_key: bytes | None = None) -> dict[str, Any]:
+    """Return a constrained copy of ``action`` (JSON data); the input is not modified. ``hash_key``
+    keys the tags of ``redact`` in ``mode: hash``."""
     data = copy.deepcopy(action)
     data.setdefault("args", {})
     data.setdefault("context", {})
     for ob in obligations:
         if ob.op == "redact":
             for path in ob.spec["paths"]:
-                _redact(data, path, ob.spec, findings)
+                _redact(data, path, ob.spec, findings, hash_key)
         elif ob.op == "clamp":
             _clamp(data, ob.spec)
         elif ob.op == "remove":

@@ -52,13 +52,16 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "approval": ("approvers", "quorum", "ttl", "uses", "escalate_after", "escalate_to"),
     "limit": ("key", "max", "per"),
     "constrain": ("redact", "clamp", "remove", "set"),
-    "redact": ("paths", "pattern", "findings", "replacement"),
+    "redact": ("paths", "pattern", "findings", "replacement", "mode"),
     "clamp": ("path", "min", "max"),
     "set": ("path", "value"),
     "test.spec": ("now", "cases"),
     "case": ("name", "action", "findings", "repeat", "expect"),
     "expect": ("verdict", "rules", "action", "errors"),
 }
+
+#: How ``redact`` rewrites what it removes (``replacement`` gives fixed text instead).
+REDACT_MODES = ("label", "mask", "hash")
 
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}\Z")
 _PATH_RE = re.compile(r"(args|context)(\.[A-Za-z_][A-Za-z0-9_-]*|\[\d+\])+\Z|content\Z")
@@ -551,6 +554,14 @@ def _obligation(r: _Reader, op: str, arg: Any, path: tuple[str | int, ...]) -> O
         if "replacement" in d:
             spec["replacement"] = r.string(d["replacement"], (*path, "replacement"), "redact.replacement",
                                            empty=True)
+        if "mode" in d:
+            mode = r.string(d["mode"], (*path, "mode"), "redact.mode")
+            if mode is not None and mode not in REDACT_MODES:
+                r.error((*path, "mode"), f"redact.mode must be one of {', '.join(REDACT_MODES)}, got {mode!r}")
+            elif "replacement" in d:
+                r.error((*path, "mode"), "give either redact.mode or redact.replacement, not both")
+            else:
+                spec["mode"] = mode
         return Obligation("redact", spec) if len(r.errors) == before else None
     if op == "clamp":
         d = r.mapping(arg, path, FIELDS["clamp"], "clamp", required=("path",))

@@ -121,19 +121,27 @@ class PolicySet:
     """A validated, compiled set of policies; build it with :func:`lictor.load_policies`."""
 
     def __init__(self, policies: Sequence[Policy], *, revision: str, default_verdict: Verdict = Verdict.ALLOW,
-                 tests: Sequence[PolicyTest] = (), limits: LimitStore | None = None) -> None:
+                 tests: Sequence[PolicyTest] = (), limits: LimitStore | None = None,
+                 redaction_key: bytes | None = None) -> None:
         self.policies = tuple(sorted(policies, key=lambda p: p.name))
         self.tests = tuple(tests)
         self.revision = revision
         self.default_verdict = default_verdict
         self.limits: LimitStore = limits if limits is not None else InMemoryLimitStore()
+        #: The key of ``redact`` tags in ``mode: hash`` (None: unkeyed SHA-256).
+        self.redaction_key = redaction_key
         self._compiled = tuple(_compile_policy(p) for p in self.policies)
         self._candidates: dict[tuple[str, str, str | None], tuple[_CompiledPolicy, ...]] = {}
 
     def with_limits(self, limits: LimitStore) -> PolicySet:
         """The same policies counting ``limit`` rules in another store (e.g. fresh for a test case)."""
         return PolicySet(self.policies, revision=self.revision, default_verdict=self.default_verdict,
-                         tests=self.tests, limits=limits)
+                         tests=self.tests, limits=limits, redaction_key=self.redaction_key)
+
+    def with_redaction_key(self, key: bytes | None) -> PolicySet:
+        """The same policies (and limit counters) keying ``redact`` hash tags with ``key``."""
+        return PolicySet(self.policies, revision=self.revision, default_verdict=self.default_verdict,
+                         tests=self.tests, limits=self.limits, redaction_key=key)
 
     @property
     def rule_count(self) -> int:
@@ -267,7 +275,7 @@ class PolicySet:
                 if not cr.rule.constrain:
                     continue
                 try:
-                    data = apply_obligations(data, cr.rule.constrain, findings)
+                    data = apply_obligations(data, cr.rule.constrain, findings, hash_key=self.redaction_key)
                 except ObligationError as exc:
                     errors.append(RuleError(cr.policy, cr.name, f"constraint error: {exc}", True, cr.location))
                     verdict = Verdict.BLOCK
