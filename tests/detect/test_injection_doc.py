@@ -1,11 +1,11 @@
-"""The Python examples of docs/detectors-injection.md run (one namespace per page, in order)."""
+"""The Python examples of docs/detectors.md run (one namespace per page, in order)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-DOC = Path(__file__).parents[2] / "docs" / "detectors-injection.md"
+DOC = Path(__file__).parents[2] / "docs" / "detectors.md"
 
 
 def test_python_examples_run() -> None:

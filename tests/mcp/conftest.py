@@ -1,9 +1,7 @@
 """A working directory for the MCP proxy tests: settings, policies and the small upstream server.
 
-The policies decide on names, arguments, content and ``context.mcp``. Tool poisoning is written as a
-CEL condition on the description's text (``content.matches("(?i)ignore previous")``) because this suite does not depend
-on which content detectors are configured; with the injection detector, the same rule is
-``has_finding("injection.*")``.
+The policies decide on names, arguments, content and ``context.mcp``. Tool poisoning is found by
+the built-in injection detector, which the gateway runs on every description (``has_finding``).
 """
 
 from __future__ import annotations
@@ -51,7 +49,7 @@ spec:
   target: {systems: [mcp-test], kinds: [message]}
   rules:
     - name: tool-poisoning
-      when: context.mcp.phase == "description" && content.matches("(?i)ignore previous")
+      when: context.mcp.phase == "description" && has_finding("injection.*")
       verdict: BLOCK
       message: The tool's description tells the model what to do
     - name: changed-description
