@@ -35,7 +35,8 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "lictor.cli": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.audit", "lictor.config",
                     "lictor.runtime", "lictor.access", "lictor.oversight", "lictor.cli"}, {"click", "uvicorn"}),
     "lictor.http": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.audit.index", "lictor.config",
-                     "lictor.runtime", "lictor.access", "lictor.oversight", "lictor.http"}, {"fastapi", "starlette", "prometheus_client"}),
+                     "lictor.runtime", "lictor.access", "lictor.oversight", "lictor.http"}, {"fastapi", "starlette", "prometheus_client",
+                                                                                      "orjson"}),
     "lictor.sdk": ({"lictor.errors", "lictor.model", "lictor.config", "lictor.runtime", "lictor.sdk"}, {"httpx"}),
 }
 

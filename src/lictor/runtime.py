@@ -115,6 +115,8 @@ class Gateway:
         self._rates = {tier: _number(rates[tier]) for tier in RISK_TIERS}
         self.unsafe_fail_open = unsafe_fail_open
         self.durability = durability
+        #: How long :attr:`keys` remembers an authenticated key (seconds; 0: never). Set before first use.
+        self.key_cache_ttl = 0.0
         self.publisher: Publisher | None = None
         self.signer: CheckpointSigner | None = None
         #: Review notifications (webhooks), when configured; see :meth:`notify_reviews_to`.
@@ -223,12 +225,13 @@ class Gateway:
             raise ConfigError("this audit store keeps no decision index", path="database")
         return self._store
 
-    @property
+    @functools.cached_property
     def keys(self) -> KeyRing:
-        """The API keys kept in this gateway's database."""
+        """The API keys kept in this gateway's database: one ring per gateway, so a key revoked through
+        it is forgotten by every caller here at once (it remembers keys for ``key_cache_ttl`` seconds)."""
         if not isinstance(self._store, KeyStore):
             raise ConfigError("this audit store keeps no API keys", path="database")
-        return KeyRing(self._store)
+        return KeyRing(self._store, cache_ttl=self.key_cache_ttl)
 
     def readiness(self) -> dict[str, bool]:
         """Whether the store answers, policies are loaded and the signer is ready."""
@@ -444,6 +447,7 @@ class Gateway:
                         max_delay=audit.max_delay, durability=audit.durability,
                         checkpoint_interval=audit.checkpoint_interval if publish else None,
                         seal_interval=audit.seal_interval, redis=settings.redis)
+        gateway.key_cache_ttl = settings.http.key_cache_ttl
         if settings.notifications.webhooks:
             from lictor.webhooks import WebhookNotifier
 

@@ -14,10 +14,12 @@ import os
 from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from lictor import __version__
 from lictor.access import KeyRing
 from lictor.config import Settings, load_settings
+from lictor.http.lean import LEAN_ROUTES, LeanDecide
 from lictor.http.metrics import ErrorCounter, Metrics
 from lictor.http.problems import BodyLimit, install_handlers
 from lictor.http.routes import Api
@@ -31,6 +33,24 @@ CONFIG_ENV = "LICTOR_CONFIG"
 DEMO_ENV = "LICTOR_SERVE_DEMO"
 
 
+class LictorApp(FastAPI):
+    """FastAPI with the decide routes served by the lean path first (:mod:`lictor.http.lean`); every
+    other request, and the OpenAPI document, go through FastAPI as usual."""
+
+    lean: LeanDecide | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.lean is not None and scope["type"] == "http" and scope["method"] == "POST":
+            path = scope["path"]
+            root = scope.get("root_path", "")
+            if root and path.startswith(root):
+                path = path[len(root):]
+            if path in LEAN_ROUTES:
+                await self.lean(scope, receive, send, path)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(gateway: Gateway, *, keys: KeyRing, settings: Settings,
                on_shutdown: Callable[[], None] | None = None) -> FastAPI:
     """The HTTP API over ``gateway``; ``on_shutdown`` runs when the server stops (e.g. closing the
@@ -42,7 +62,7 @@ def create_app(gateway: Gateway, *, keys: KeyRing, settings: Settings,
         if on_shutdown is not None:
             on_shutdown()
 
-    app = FastAPI(title="Lictor", version=__version__, lifespan=lifespan,
+    app = LictorApp(title="Lictor", version=__version__, lifespan=lifespan,
                   description="Decides every AI action against policy and keeps the proof.")
     metrics = Metrics()
     gateway.log.on_batch = metrics.observe_batch
@@ -55,6 +75,7 @@ def create_app(gateway: Gateway, *, keys: KeyRing, settings: Settings,
     app.add_middleware(BodyLimit, limit=settings.http.max_body_bytes)
     app.add_middleware(ErrorCounter, metrics=metrics, routes=router.routes)  # outermost: it sees the 413s too
     app.state.api = api
+    app.lean = LeanDecide(api, max_body_bytes=settings.http.max_body_bytes)
     return app
 
 
