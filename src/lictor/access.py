@@ -20,7 +20,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -87,11 +87,13 @@ class KeyRing:
     """Create, check, list and revoke keys over a :class:`KeyStore`, remembering authenticated keys
     for ``cache_ttl`` seconds (0: never)."""
 
-    def __init__(self, store: KeyStore, *, cache_ttl: float = 0.0) -> None:
+    def __init__(self, store: KeyStore, *, cache_ttl: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if cache_ttl < 0:
             raise ValueError("cache_ttl must not be negative")
         self._store = store
         self.cache_ttl = cache_ttl
+        self._clock = clock
         # hash of the key text -> (the live key, when it was read from the store; monotonic seconds)
         self._cache: dict[bytes, tuple[ApiKey, float]] = {}
         self._lock = threading.Lock()
@@ -120,10 +122,10 @@ class KeyRing:
         wanted = hash_key(text)
         if self.cache_ttl > 0:
             held = self._cache.get(wanted)
-            if held is not None and time.monotonic() - held[1] < self.cache_ttl:
+            if held is not None and self._clock() - held[1] < self.cache_ttl:
                 return held[0]
         generation = self._generation
-        read_at = time.monotonic()
+        read_at = self._clock()
         found = self._store.key_by_hash(wanted)
         if found is None:
             return None

@@ -27,7 +27,7 @@ from lictor.audit.bundle import write_bundle
 from lictor.audit.checkpoint import open_checkpoint
 from lictor.audit.index import DecisionIndex
 from lictor.audit.leaf import RISK_TIERS, decision_leaf, leaf_time, new_salts, sensitive_values
-from lictor.audit.log import AuditLog, AuditUnavailable, Publisher, Receipt, extend_tree
+from lictor.audit.log import AuditLog, Publisher, Receipt, extend_tree
 from lictor.audit.merkle import Tree
 from lictor.audit.note import Verifier
 from lictor.audit.payload import (
@@ -324,14 +324,10 @@ class Gateway:
             decision = await asyncio.to_thread(self._oversee, decision, action, presented, _clock(now))
         try:
             leaf, payload, queued_only = self._record(decision, action)
-            future = self.log.submit(leaf, payload)
             if queued_only:
+                self.log.submit(leaf, payload)
                 return dataclasses.replace(decision, audit={"index": None, "durability": "async"})
-            try:
-                receipt: Receipt = await asyncio.wait_for(asyncio.wrap_future(future), timeout)
-            except TimeoutError as exc:
-                future.cancel()
-                raise AuditUnavailable(f"the audit log did not commit the entry within {timeout} s") from exc
+            receipt = await self.log.append_async(leaf, payload, timeout=timeout)
         except (LictorError, ValueError, TypeError) as exc:
             return self._unrecorded(decision, exc)
         return dataclasses.replace(decision, audit={"index": receipt.index, "leaf_hash": receipt.leaf_hash.hex()})
