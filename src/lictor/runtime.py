@@ -47,6 +47,7 @@ from lictor.model import Action, Decision, Finding, RuleError, Verdict, data_sub
 from lictor.oversight import Reviewer, ReviewQuery, ReviewRequest, ReviewStore, time_text
 from lictor.oversight.desk import Presented, ReviewDesk
 from lictor.policy import PolicySet, load_policies
+from lictor.policy.limits import InMemoryLimitStore
 from lictor.store import open_limit_store, open_store
 
 if TYPE_CHECKING:  # httpx and the notifier load only when notifications are configured
@@ -318,8 +319,12 @@ class Gateway:
         thread on it, so one loop can keep many decisions in the same group commit."""
         presented = (await asyncio.to_thread(self._presented, action, _clock(now))
                      if action.approval is not None else None)
-        decision = self.policies.evaluate(action, now=now, findings=findings,
-                                          excused=presented.excused if presented else ())
+        excused = presented.excused if presented else ()
+        policies = self.policies
+        if _counts_remotely(policies):  # a limit rule may ask Redis: not on the event loop
+            decision = await asyncio.to_thread(policies.evaluate, action, now=now, findings=findings, excused=excused)
+        else:
+            decision = policies.evaluate(action, now=now, findings=findings, excused=excused)
         if presented is not None or decision.approval_required:
             decision = await asyncio.to_thread(self._oversee, decision, action, presented, _clock(now))
         try:
@@ -594,6 +599,14 @@ class AuditReader:
 
     def close(self) -> None:
         self._store.close()
+
+
+@functools.lru_cache(maxsize=8)
+def _counts_remotely(policies: PolicySet) -> bool:
+    """Whether evaluating ``policies`` may wait on the network: they have ``limit`` rules counted in
+    a store outside this process (Redis)."""
+    return not isinstance(policies.limits, InMemoryLimitStore) and any(
+        rule.limit is not None for policy in policies.policies for rule in policy.rules)
 
 
 def _clock(now: datetime | None) -> float:
