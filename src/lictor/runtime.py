@@ -317,6 +317,18 @@ class Gateway:
                       timeout: float = 10.0) -> Decision:
         """:meth:`decide` for an event loop: the caller awaits the durable commit instead of blocking a
         thread on it, so one loop can keep many decisions in the same group commit."""
+        return await self._recorded(*await self._queue(action, findings, now, timeout))
+
+    async def adecide_many(self, actions: Sequence[Action], *, timeout: float = 10.0) -> list[Decision]:
+        """:meth:`adecide` for several actions, recorded in their order: every leaf is queued before
+        any is awaited, so they share group commits instead of waiting for one each."""
+        queued = [await self._queue(action, (), None, timeout) for action in actions]
+        return [await self._recorded(decision, waiting) for decision, waiting in queued]
+
+    async def _queue(self, action: Action, findings: Sequence[Finding], now: datetime | None,
+                     timeout: float) -> tuple[Decision, asyncio.Future[Receipt] | None]:
+        """Decide ``action`` and queue its leaf; the decision and the future of its receipt (None when
+        the decision is final already: unrecorded, or ``async`` durability)."""
         presented = (await asyncio.to_thread(self._presented, action, _clock(now))
                      if action.approval is not None else None)
         excused = presented.excused if presented else ()
@@ -331,8 +343,16 @@ class Gateway:
             leaf, payload, queued_only = self._record(decision, action)
             if queued_only:
                 self.log.submit(leaf, payload)
-                return dataclasses.replace(decision, audit={"index": None, "durability": "async"})
-            receipt = await self.log.append_async(leaf, payload, timeout=timeout)
+                return dataclasses.replace(decision, audit={"index": None, "durability": "async"}), None
+            return decision, self.log.submit_async(leaf, payload, timeout=timeout)
+        except (LictorError, ValueError, TypeError) as exc:
+            return self._unrecorded(decision, exc), None
+
+    async def _recorded(self, decision: Decision, waiting: asyncio.Future[Receipt] | None) -> Decision:
+        if waiting is None:
+            return decision
+        try:
+            receipt = await waiting
         except (LictorError, ValueError, TypeError) as exc:
             return self._unrecorded(decision, exc)
         return dataclasses.replace(decision, audit={"index": receipt.index, "leaf_hash": receipt.leaf_hash.hex()})

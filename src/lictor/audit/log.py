@@ -188,10 +188,11 @@ class AuditLog:
         self._enqueue(self._entry(leaf, payload, future), block=False)
         return future
 
-    async def append_async(self, leaf: Mapping[str, Any], payload: Payload | None = None, *,
-                           timeout: float | None = 10.0) -> Receipt:
-        """:meth:`append` for a coroutine: queue the leaf at once and wait (without a thread) until it
-        is durable. Raises AuditUnavailable as append does, after ``timeout`` seconds too."""
+    def submit_async(self, leaf: Mapping[str, Any], payload: Payload | None = None, *,
+                     timeout: float | None = 10.0) -> asyncio.Future[Receipt]:
+        """:meth:`submit` for a coroutine: queue the leaf now; the returned future (of the running
+        loop) resolves to its Receipt once durable, without a thread waiting for it, or fails with
+        AuditUnavailable (after ``timeout`` seconds too). Raises as submit does."""
         loop = asyncio.get_running_loop()
         waiter = LoopWaiter(loop)
         self._enqueue(self._entry(leaf, payload, waiter), block=False)
@@ -202,8 +203,12 @@ class AuditLog:
                     del self._deadlines[gone]
                 deadlines = self._deadlines[loop] = Deadlines(loop, _timed_out)
             deadlines.add(waiter.future, timeout)
-        receipt: Receipt = await waiter.future
-        return receipt
+        return waiter.future
+
+    async def append_async(self, leaf: Mapping[str, Any], payload: Payload | None = None, *,
+                           timeout: float | None = 10.0) -> Receipt:
+        """:meth:`append` for a coroutine (see :meth:`submit_async`)."""
+        return await self.submit_async(leaf, payload, timeout=timeout)
 
     @staticmethod
     def _entry(leaf: Mapping[str, Any], payload: Payload | None, waiter: Waiter) -> _Entry:
