@@ -179,6 +179,11 @@ def _ok(status: int, data: bytes) -> str | None:
     return None
 
 
+#: Idle connections older than this are not reused: uvicorn closes them after 5 s (its keep-alive
+#: timeout), and a request sent on a connection the server just closed fails.
+KEEP_IDLE = 4.0
+
+
 class Pool:
     """HTTP/1.1 keep-alive connections over asyncio streams; one request per connection at a time."""
 
@@ -186,15 +191,20 @@ class Pool:
         self.port = port
         self.head = (f"POST /v1/decide HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\n"
                      "Content-Type: application/json\r\nContent-Length: ").encode()
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
         self.slots = asyncio.Semaphore(limit)
+
+    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        while self.idle:
+            reader, writer, since = self.idle.pop()
+            if time.monotonic() - since < KEEP_IDLE:
+                return reader, writer
+            writer.close()
+        return await asyncio.open_connection("127.0.0.1", self.port)
 
     async def decide(self, body: bytes) -> tuple[int, bytes]:
         async with self.slots:
-            if self.idle:
-                reader, writer = self.idle.pop()
-            else:
-                reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            reader, writer = await self._connection()
             writer.write(self.head + str(len(body)).encode() + b"\r\n\r\n" + body)
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])
@@ -210,11 +220,11 @@ class Pool:
             if close:
                 writer.close()
             else:
-                self.idle.append((reader, writer))
+                self.idle.append((reader, writer, time.monotonic()))
             return status, data
 
     def close(self) -> None:
-        for _, writer in self.idle:
+        for _, writer, _ in self.idle:
             writer.close()
 
 
