@@ -146,6 +146,22 @@ def start_server(workdir: Path, url: str, args: argparse.Namespace) -> Server:
     return Server(process, port, key, workdir)
 
 
+def audit_batches(server: Server) -> tuple[float, float, float]:
+    """(batches, leaves, flush seconds) so far, from the server's /metrics (one worker's, with several)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    values = {}
+    for line in b"".join(chunks).decode().splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("lictor_audit_batch_size_count", "lictor_audit_batch_size_sum", "lictor_audit_flush_seconds_sum"):
+            values[name] = float(value)
+    return (values.get("lictor_audit_batch_size_count", 0.0), values.get("lictor_audit_batch_size_sum", 0.0),
+            values.get("lictor_audit_flush_seconds_sum", 0.0))
+
+
 def stop_server(server: Server) -> None:
     os.killpg(server.process.pid, 15)
     try:
@@ -407,9 +423,12 @@ def client_step(server: Server, args: argparse.Namespace, mode: str, rate: float
     return dict(result)
 
 
-def row(name: str, target: float | None, result: dict[str, Any], client: str) -> dict[str, Any]:
+def row(name: str, target: float | None, result: dict[str, Any], client: str,
+        batches: tuple[float, float, float]) -> dict[str, Any]:
     seconds = result["seconds"]
-    return {"step": name, "target_per_s": target, "client": client,
+    count, leaves, flush = batches
+    return {"audit_batch_mean": leaves / count if count else None,
+            "audit_flush_ms_mean": 1000 * flush / count if count else None, "step": name, "target_per_s": target, "client": client,
             "achieved_per_s": result["requests"] / seconds, "requests": result["requests"],
             "errors": result["errors"], "error_kinds": result["error_kinds"], "p50_ms": result["p50_ms"],
             "p99_ms": result["p99_ms"], "p999_ms": result["p999_ms"], "max_ms": result["max_ms"],
@@ -424,21 +443,36 @@ def show(r: dict[str, Any]) -> None:
           f"p99 {r['p99_ms']:7.2f} ms  p99.9 {r['p999_ms']:7.2f} ms  max {r['max_ms']:7.1f} ms  "
           f"errors {r['errors']}  server CPU {r['server_cpu_pct']:4.0f}% "
           f"({r['server_cpu_us_per_request']:.0f} us/request)  client CPU {r['client_cpu_pct']:4.0f}%"
+          + (f"  audit batch {r['audit_batch_mean']:.1f} (flush {r['audit_flush_ms_mean']:.1f} ms)"
+             if r["audit_batch_mean"] is not None else "")
           + (f"  late sends {r['late_sends']}" if r["late_sends"] else "")
           + (f"  {r['error_kinds']}" if r["error_kinds"] else ""), flush=True)
 
 
 def run_all(args: argparse.Namespace, server: Server) -> list[dict[str, Any]]:
+    """Every step; with one worker each row also gives the audit log's mean group commit (including
+    the step's warm-up: /metrics is read before and after)."""
     rows = []
+
+    def batches_since(before: tuple[float, float, float]) -> tuple[float, float, float]:
+        if args.workers != 1:
+            return (0.0, 0.0, 0.0)  # each worker has its own /metrics: a scrape reaches one of them
+        after = audit_batches(server)
+        return (after[0] - before[0], after[1] - before[1], after[2] - before[2])
+
     if args.only in (None, "open"):
         for rate in (float(r) for r in args.rates.split(",")):
-            rows.append(row(f"open {rate:,.0f}/s", rate, client_step(server, args, "open", rate), "python"))
+            before = audit_batches(server)
+            result = client_step(server, args, "open", rate)
+            rows.append(row(f"open {rate:,.0f}/s", rate, result, "python", batches_since(before)))
             show(rows[-1])
     if args.only in (None, "closed"):
         use_wrk = args.closed_client == "wrk" and shutil.which("wrk") is not None
+        before = audit_batches(server)
         result = (wrk_step(server, args, args.seconds) if use_wrk
                   else client_step(server, args, "closed", None))
-        rows.append(row(f"closed c={args.concurrency}", None, result, "wrk" if use_wrk else "python"))
+        rows.append(row(f"closed c={args.concurrency}", None, result, "wrk" if use_wrk else "python",
+                        batches_since(before)))
         show(rows[-1])
     return rows
 
