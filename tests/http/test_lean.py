@@ -82,3 +82,34 @@ def test_answers_are_written_as_starlette_writes_them() -> None:
     value = {"a": [1, 2.5, "é", None, True], "big": 2**70, "nested": {"x": {}}}
     expected = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
     assert _dump(value, True) == _dump(value, False) == expected
+
+
+def test_the_fastapi_routes_they_bypass_give_the_same_answers(served: Served) -> None:
+    app = served.client.app
+    assert isinstance(app, LictorApp)
+    agent = served.as_("agent")
+    requests = [("/v1/decide", {"json": LARGE, "headers": agent}),
+                ("/v1/decide", {"json": {**SMALL, "argz": 1}, "headers": agent}),
+                ("/v1/decide", {"content": b"[1,", "headers": agent}),
+                ("/v1/decide", {"json": SMALL, "headers": served.as_("auditor")}),
+                ("/v1/decide", {"content": b" " * 5000, "headers": agent}),
+                ("/v1/decide/batch", {"json": [SMALL] * 6, "headers": agent}),
+                ("/v1/decide/batch", {"json": [SMALL, LARGE], "headers": agent})]
+
+    def answers() -> list[tuple[int, str, object]]:
+        out = []
+        for path, kwargs in requests:
+            response = served.client.post(path, **kwargs)  # type: ignore[arg-type]
+            body = response.json()
+            for decision in [body, *body.get("decisions", [])]:
+                for varying in ("decision_id", "audit", "timestamp", "duration_us", "review"):
+                    decision.pop(varying, None)
+            out.append((response.status_code, response.headers["content-type"], body))
+        return out
+
+    lean = answers()
+    lean_app, app.lean = app.lean, None
+    try:
+        assert answers() == lean
+    finally:
+        app.lean = lean_app
