@@ -302,9 +302,9 @@ def test_decision_leaves_take_the_fast_path(policies: object) -> None:
 
 
 def test_random_bytes_are_never_handed_out_twice_not_even_across_a_fork() -> None:
-    drawn = [random_bytes(32) for _ in range(2000)]  # several refills of the pool
+    drawn = [random_bytes(32) for _ in range(8000)]  # several refills of the pool
     assert len(set(drawn)) == len(drawn) and all(len(b) == 32 for b in drawn)
-    assert len(random_bytes(40000)) == 40000  # larger than the pool
+    assert len(random_bytes(100_000)) == 100_000  # larger than the pool
     read, write = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover - the child

@@ -65,12 +65,12 @@ _SHA256_STATE: Final = hashlib.sha256()
 
 
 class _Entropy:
-    """Random bytes from the OS, read 16 KiB at a time and each handed out once. A decision needs
+    """Random bytes from the OS, read 64 KiB at a time and each handed out once. A decision needs
     several draws (salts, a record key, nonces), and every ``os.urandom`` is a system call that lets
     go of the interpreter lock, which a busy event loop then waits to get back. A forked child
     starts from a pool of its own, never its parent's."""
 
-    def __init__(self, chunk: int = 16384) -> None:
+    def __init__(self, chunk: int = 65536) -> None:
         self._chunk = chunk
         self._lock = threading.Lock()
         self._pool = b""
