@@ -45,7 +45,8 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
                      # the exceptions between delivery packages: the HTTP app mounts the LLM proxy's routes
                      # when `proxy` is configured and the fronted MCP servers when `mcp.servers` is (neither
                      # imports the HTTP app)
-                     "lictor.proxy", "lictor.mcp"}, {"fastapi", "starlette", "prometheus_client"}),
+                     "lictor.proxy", "lictor.mcp"}, {"fastapi", "starlette", "prometheus_client",
+                                                    "orjson"}),
     # delivery: the MCP proxy, on the official MCP SDK (and the Starlette types of its HTTP transport)
     "lictor.mcp": ({"lictor.errors", "lictor.model", "lictor.config", "lictor.runtime", "lictor.access",
                     "lictor.mcp"}, {"mcp", "starlette"}),

@@ -4,6 +4,12 @@ A key is ``lictor_<id>_<secret>``: the id names it in lists and the audit log; t
 shown once, when it is created, and only its SHA-256 is stored (the secret is 256 random bits, so a
 plain hash is as strong as a slow one). Each key has one scope (what the caller may do) and, for
 people, a user id and business roles (what approval rules match against).
+
+A :class:`KeyRing` may remember the keys it authenticated for a few seconds (``cache_ttl``), so a busy
+gateway does not read the store on every request. Revoking a key through the same ring forgets it at
+once (a lookup that raced the revocation is not remembered); a key revoked elsewhere (another process,
+``lictor keys revoke``) is still accepted by this ring for at most ``cache_ttl`` seconds. Unknown and
+revoked keys are never remembered.
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -72,11 +79,25 @@ class KeyStore(Protocol):
         ...
 
 
-class KeyRing:
-    """Create, check, list and revoke keys over a :class:`KeyStore`."""
+#: The most keys a ring remembers at once (beyond it, it starts over).
+_CACHE_MAX = 1024
 
-    def __init__(self, store: KeyStore) -> None:
+
+class KeyRing:
+    """Create, check, list and revoke keys over a :class:`KeyStore`, remembering authenticated keys
+    for ``cache_ttl`` seconds (0: never)."""
+
+    def __init__(self, store: KeyStore, *, cache_ttl: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if cache_ttl < 0:
+            raise ValueError("cache_ttl must not be negative")
         self._store = store
+        self.cache_ttl = cache_ttl
+        self._clock = clock
+        # hash of the key text -> (the live key, when it was read from the store; monotonic seconds)
+        self._cache: dict[bytes, tuple[ApiKey, float]] = {}
+        self._lock = threading.Lock()
+        self._generation = 0  # bumped by every revocation through this ring
 
     def create(self, scope: str, *, user: str | None = None, roles: Sequence[str] = ()) -> tuple[ApiKey, str]:
         """A new key; returns it and its full text, which is never available again."""
@@ -99,12 +120,24 @@ class KeyRing:
         if not _KEY.fullmatch(text):
             return None
         wanted = hash_key(text)
+        if self.cache_ttl > 0:
+            held = self._cache.get(wanted)
+            if held is not None and self._clock() - held[1] < self.cache_ttl:
+                return held[0]
+        generation = self._generation
+        read_at = self._clock()
         found = self._store.key_by_hash(wanted)
         if found is None:
             return None
         key, stored = found
         if not hmac.compare_digest(stored, wanted) or key.revoked_at is not None:
             return None
+        if self.cache_ttl > 0:
+            with self._lock:
+                if self._generation == generation:  # no revocation ran while the store was read
+                    if len(self._cache) >= _CACHE_MAX:
+                        self._cache.clear()
+                    self._cache[wanted] = (key, read_at)
         return key
 
     def list(self) -> list[ApiKey]:
@@ -112,10 +145,20 @@ class KeyRing:
 
     def revoke(self, key_id: str) -> ApiKey:
         """Revoke a key by id; raises InputError when there is no such key."""
-        key = self._store.revoke_key(key_id, time.time())
+        try:
+            key = self._store.revoke_key(key_id, time.time())
+        finally:
+            self.forget(key_id)
         if key is None:
             raise InputError(f"no key {key_id!r}", path="$.id")
         return key
+
+    def forget(self, key_id: str) -> None:
+        """Forget what this ring remembers of key ``key_id``, and any lookup of it now under way."""
+        with self._lock:
+            self._generation += 1
+            for wanted in [h for h, (key, _) in self._cache.items() if key.id == key_id]:
+                del self._cache[wanted]
 
     def any_live(self) -> bool:
         return any(key.revoked_at is None for key in self._store.keys())  # noqa: SIM118

@@ -29,7 +29,7 @@ from lictor.audit.bundle import write_bundle
 from lictor.audit.checkpoint import open_checkpoint
 from lictor.audit.index import DecisionIndex
 from lictor.audit.leaf import RISK_TIERS, decision_leaf, leaf_time, new_salts, sensitive_values
-from lictor.audit.log import AuditLog, AuditUnavailable, Publisher, Receipt, extend_tree
+from lictor.audit.log import AuditLog, Publisher, Receipt, extend_tree
 from lictor.audit.merkle import Tree
 from lictor.audit.note import Verifier
 from lictor.audit.payload import (
@@ -51,6 +51,7 @@ from lictor.oversee import ReviewHub
 from lictor.oversight import Reviewer, ReviewQuery, ReviewRequest, ReviewStore
 from lictor.oversight.desk import Presented, ReviewDesk
 from lictor.policy import PolicySet, load_policies
+from lictor.policy.limits import InMemoryLimitStore
 from lictor.store import open_limit_store, open_review_signal, open_store
 
 if TYPE_CHECKING:  # httpx and the notifier load only when notifications are configured
@@ -122,6 +123,8 @@ class Gateway:
         self.durability = durability
         #: The content detectors run on every action before policy evaluation (None: none run).
         self.detection = detection
+        #: How long :attr:`keys` remembers an authenticated key (seconds; 0: never). Set before first use.
+        self.key_cache_ttl = 0.0
         self.publisher: Publisher | None = None
         self.signer: CheckpointSigner | None = None
         #: Human oversight, when the store keeps reviews (every built-in store does), and its side
@@ -232,12 +235,13 @@ class Gateway:
             raise ConfigError("this audit store keeps no decision index", path="database")
         return self._store
 
-    @property
+    @functools.cached_property
     def keys(self) -> KeyRing:
-        """The API keys kept in this gateway's database."""
+        """The API keys kept in this gateway's database: one ring per gateway, so a key revoked through
+        it is forgotten by every caller here at once (it remembers keys for ``key_cache_ttl`` seconds)."""
         if not isinstance(self._store, KeyStore):
             raise ConfigError("this audit store keeps no API keys", path="database")
-        return KeyRing(self._store)
+        return KeyRing(self._store, cache_ttl=self.key_cache_ttl)
 
     def readiness(self) -> dict[str, bool]:
         """Whether the store answers, policies are loaded and the signer is ready."""
@@ -327,25 +331,45 @@ class Gateway:
         thread on it, so one loop can keep many decisions in the same group commit. ``oversee=False``
         records the decision without opening a review or using an approval (for a probe: a question
         about an action that will not run, such as whether to list an MCP tool)."""
+        return await self._recorded(*await self._queue(action, findings, now, timeout, oversee))
+
+    async def adecide_many(self, actions: Sequence[Action], *, timeout: float = 10.0) -> list[Decision]:
+        """:meth:`adecide` for several actions, recorded in their order: every leaf is queued before
+        any is awaited, so they share group commits instead of waiting for one each."""
+        queued = [await self._queue(action, (), None, timeout, True) for action in actions]
+        return [await self._recorded(decision, waiting) for decision, waiting in queued]
+
+    async def _queue(self, action: Action, findings: Sequence[Finding], now: datetime | None,
+                     timeout: float, oversee: bool) -> tuple[Decision, asyncio.Future[Receipt] | None]:
+        """Decide ``action`` and queue its leaf; the decision and the future of its receipt (None when
+        the decision is final already: unrecorded, or ``async`` durability)."""
         presented = (await asyncio.to_thread(self._presented, action, _clock(now))
                      if oversee and action.approval is not None else None)
+        excused = presented.excused if presented else ()
         findings, failure = self._detect(action, findings)
-        decision = self.policies.evaluate(action, now=now, findings=findings,
-                                          excused=presented.excused if presented else ())
+        policies = self.policies
+        if _counts_remotely(policies):  # a limit rule may ask Redis: not on the event loop
+            decision = await asyncio.to_thread(policies.evaluate, action, now=now, findings=findings, excused=excused)
+        else:
+            decision = policies.evaluate(action, now=now, findings=findings, excused=excused)
         if failure is not None:
             decision = _detection_failed(decision, failure)
         if oversee and (presented is not None or decision.approval_required):
             decision = await asyncio.to_thread(self._oversee, decision, action, presented, _clock(now))
         try:
             leaf, payload, queued_only = self._record(decision, action)
-            future = self.log.submit(leaf, payload)
             if queued_only:
-                return dataclasses.replace(decision, audit={"index": None, "durability": "async"})
-            try:
-                receipt: Receipt = await asyncio.wait_for(asyncio.wrap_future(future), timeout)
-            except TimeoutError as exc:
-                future.cancel()
-                raise AuditUnavailable(f"the audit log did not commit the entry within {timeout} s") from exc
+                self.log.submit(leaf, payload)
+                return dataclasses.replace(decision, audit={"index": None, "durability": "async"}), None
+            return decision, self.log.submit_async(leaf, payload, timeout=timeout)
+        except (LictorError, ValueError, TypeError) as exc:
+            return self._unrecorded(decision, exc), None
+
+    async def _recorded(self, decision: Decision, waiting: asyncio.Future[Receipt] | None) -> Decision:
+        if waiting is None:
+            return decision
+        try:
+            receipt = await waiting
         except (LictorError, ValueError, TypeError) as exc:
             return self._unrecorded(decision, exc)
         return dataclasses.replace(decision, audit={"index": receipt.index, "leaf_hash": receipt.leaf_hash.hex()})
@@ -483,6 +507,7 @@ class Gateway:
                         max_delay=audit.max_delay, durability=audit.durability,
                         checkpoint_interval=audit.checkpoint_interval if publish else None,
                         seal_interval=audit.seal_interval, redis=settings.redis, detectors=settings.detectors)
+        gateway.key_cache_ttl = settings.http.key_cache_ttl
         if gateway.hub is not None:
             _wire_reviews(gateway.hub, settings)
             if publish:  # a long-running gateway: sweep due reviews, and hear other processes' changes now
@@ -636,6 +661,8 @@ class AuditReader:
         self._store.close()
 
 
+
+
 def _wire_reviews(hub: ReviewHub, settings: Settings) -> None:
     """Give ``hub`` what the settings configure: how often waiters poll, the signal between gateway
     processes (Redis, or PostgreSQL's notifications), and the webhooks with their outcomes recorded."""
@@ -660,6 +687,13 @@ def _detection_failed(decision: Decision, exc: Exception) -> Decision:
     return dataclasses.replace(decision, verdict=Verdict.BLOCK, action=None, constraints=(), errors=(
         *decision.errors, RuleError("", "", f"content detection failed, blocked (fail closed): "
                                             f"{type(exc).__name__}: {exc}", True)))
+
+
+def _counts_remotely(policies: PolicySet) -> bool:
+    """Whether evaluating ``policies`` may wait on the network: they have ``limit`` rules counted in
+    a store outside this process (Redis)."""
+    return not isinstance(policies.limits, InMemoryLimitStore) and any(
+        rule.limit is not None for policy in policies.policies for rule in policy.rules)
 
 
 def _clock(now: datetime | None) -> float:

@@ -272,6 +272,41 @@ def test_adecide_awaits_the_same_durable_record(deployment: Deployment) -> None:
     assert deployment.verify()["payloads"] == {"present": 8, "opened": 8}
 
 
+def test_adecide_many_records_in_order_in_shared_group_commits(deployment: Deployment,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import threading
+
+    gateway = deployment.gateway
+    store = gateway._store  # type: ignore[attr-defined]
+    gate, sizes, append = threading.Event(), [], store.append
+
+    def held(leaves, payloads):  # type: ignore[no-untyped-def]
+        sizes.append(len(leaves))
+        assert gate.wait(10)
+        return append(leaves, payloads)
+
+    monkeypatch.setattr(store, "append", held)
+    first = gateway.log.submit({"v": 1, "type": "config", "ts": "2026-01-01T00:00:00.000000Z", "change": "hold"})
+
+    async def many() -> list[object]:
+        task = asyncio.ensure_future(gateway.adecide_many([Action.from_dict({**CHAT, "content": str(n)})
+                                                           for n in range(3)]))
+        for _ in range(100_000):  # the writer is held at the gate: all three leaves queue behind it
+            if gateway.log.queue_depth() == 3:
+                break
+            await asyncio.sleep(0)
+        gate.set()
+        return list(await task)
+
+    decisions = asyncio.run(many())
+    start = first.result(10).index + 1
+    assert [d.audit["index"] for d in decisions] == [start, start + 1, start + 2]  # type: ignore[attr-defined]
+    assert sizes[-2:] == [1, 3]
+    assert [json.loads(leaf)["decision_id"] for leaf in store.leaves(start, start + 3)] == [
+        d.decision_id for d in decisions]  # type: ignore[attr-defined]
+
+
 def test_adecide_fails_closed_when_the_log_is_closed(deployment: Deployment) -> None:
     import asyncio
 

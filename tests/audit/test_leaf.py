@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from lictor.audit.leaf import (
     decode_leaf,
     encode_leaf,
     new_salts,
+    random_bytes,
     verify_commitment,
 )
 
@@ -297,3 +299,19 @@ def test_decision_leaves_take_the_fast_path(policies: object) -> None:
                                          "args": {"amount": 150000, "code": "7"}})
     data = encode_leaf(decision_leaf(decision, action, risk_tier="high", salts=new_salts()))  # type: ignore[arg-type]
     assert _plain_canonical(data) == json.loads(data)
+
+
+def test_random_bytes_are_never_handed_out_twice_not_even_across_a_fork() -> None:
+    drawn = [random_bytes(32) for _ in range(8000)]  # several refills of the pool
+    assert len(set(drawn)) == len(drawn) and all(len(b) == 32 for b in drawn)
+    assert len(random_bytes(100_000)) == 100_000  # larger than the pool
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child
+        os.write(write, random_bytes(32))
+        os._exit(0)
+    os.close(write)
+    from_child = os.read(read, 32)
+    os.close(read)
+    os.waitpid(child, 0)
+    assert len(from_child) == 32 and from_child != random_bytes(32)

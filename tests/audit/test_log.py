@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator, Sequence
@@ -473,3 +474,57 @@ def test_the_publisher_checkpoints_until_stopped(store: AuditStore, signer: File
         assert publisher.errors == []
     assert store.checkpoints()
     verify(store, signer)
+
+
+def test_coroutines_wait_without_threads_and_share_a_batch(store: AuditStore) -> None:
+    counting = CountingStore(store)
+    counting.gate = threading.Event()
+    log = AuditLog(store=counting, signer=None, max_batch=64)
+
+    async def main() -> list[Receipt]:
+        first = asyncio.ensure_future(log.append_async(decision(0)))
+        await asyncio.sleep(0)
+        assert await asyncio.to_thread(counting.entered.wait, 10)
+        rest = [asyncio.ensure_future(log.append_async(decision(n))) for n in range(1, 6)]
+        await asyncio.sleep(0)  # all five queued while the first batch is held
+        counting.gate.set()
+        return [await first, *await asyncio.gather(*rest)]
+
+    receipts = asyncio.run(main())
+    log.close()
+    assert [r.index for r in receipts] == list(range(6))
+    assert counting.batch_sizes == [1, 5]
+    assert all(r.leaf_hash == leaf_hash(data) for r, data in zip(receipts, store.leaves(0, 6), strict=True))
+
+
+def test_a_coroutine_times_out_and_its_entry_is_withdrawn(store: AuditStore) -> None:
+    counting = CountingStore(store)
+    counting.gate = threading.Event()
+    log = AuditLog(store=counting, signer=None, max_batch=1)
+    held = log.submit(decision(0))
+    assert counting.entered.wait(10)
+
+    async def main() -> None:
+        with pytest.raises(AuditUnavailable, match=r"within 0\.01 s"):
+            await log.append_async(decision(1), timeout=0.01)
+
+    asyncio.run(main())
+    counting.gate.set()
+    assert held.result(10).index == 0
+    assert log.append(decision(2)).index == 1  # the timed-out entry never reached the store
+    log.close()
+    assert [json.loads(leaf)["n"] for leaf in store.leaves(0, 2)] == [0, 2]
+
+
+def test_a_failed_batch_fails_its_coroutines(store: AuditStore) -> None:
+    counting = CountingStore(store)
+    counting.fail_next = True
+    log = AuditLog(store=counting, signer=None)
+
+    async def main() -> None:
+        with pytest.raises(AuditUnavailable, match="disk on fire"):
+            await log.append_async(decision(0))
+        assert (await log.append_async(decision(1))).index == 0
+
+    asyncio.run(main())
+    log.close()

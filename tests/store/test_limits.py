@@ -3,6 +3,7 @@ shared by gateways in several processes, and a Redis out of reach fails the rule
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -321,3 +322,26 @@ def test_open_limit_store_refuses_what_it_cannot_use(url: str, message: str) -> 
     with pytest.raises(ConfigError, match=message.replace("*", r"\*").replace("(", r"\(").replace(")", r"\)")) as caught:
         open_limit_store(url)
     assert caught.value.path == "redis"
+
+
+def test_an_event_loop_does_not_wait_on_redis_itself(tmp_path: Path, policies: Path, redis_url: str) -> None:
+    gateway = open_gateway(policies, tmp_path / "here", redis_url)
+    counted_on: list[int] = []
+    limits = gateway.policies.limits
+    hit = limits.hit
+
+    def recording(key: str, *, now: float, window: float, cap: int) -> int:
+        counted_on.append(threading.get_ident())
+        return hit(key, now=now, window=window, cap=cap)
+
+    limits.hit = recording  # type: ignore[method-assign]
+
+    async def decide() -> tuple[Verdict, int]:
+        return (await gateway.adecide(search())).verdict, threading.get_ident()
+
+    try:
+        verdict, loop_thread = asyncio.run(decide())
+        assert verdict is Verdict.ALLOW
+        assert counted_on and loop_thread not in counted_on  # counted in a worker thread
+    finally:
+        gateway.close()

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import os
+import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, NoReturn
@@ -60,10 +61,49 @@ def leaf_time(seconds: float | None = None) -> str:
     return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
+_SHA256_STATE: Final = hashlib.sha256()
+
+
+class _Entropy:
+    """Random bytes from the OS, read 64 KiB at a time and each handed out once. A decision needs
+    several draws (salts, a record key, nonces), and every ``os.urandom`` is a system call that lets
+    go of the interpreter lock, which a busy event loop then waits to get back. A forked child
+    starts from a pool of its own, never its parent's."""
+
+    def __init__(self, chunk: int = 65536) -> None:
+        self._chunk = chunk
+        self._lock = threading.Lock()
+        self._pool = b""
+        self._at = 0
+        self._hooked = False
+
+    def take(self, size: int) -> bytes:
+        with self._lock:
+            if not self._hooked:
+                os.register_at_fork(after_in_child=self._drop)
+                self._hooked = True
+            if self._at + size > len(self._pool):
+                self._pool, self._at = os.urandom(max(self._chunk, size)), 0
+            start = self._at
+            self._at = start + size
+            return self._pool[start:self._at]
+
+    def _drop(self) -> None:
+        self._lock = threading.Lock()  # another thread may have held it at the fork
+        self._pool, self._at = b"", 0
+
+
+_ENTROPY = _Entropy()
+
+
+def random_bytes(size: int) -> bytes:
+    """``size`` bytes from the operating system's CSPRNG (through a pool; never handed out twice)."""
+    return _ENTROPY.take(size)
+
+
 def new_salts(fields: tuple[str, ...] = SENSITIVE_FIELDS) -> dict[str, bytes]:
-    """Fresh random 32-byte salts, one per committed field (kept only in the payload store); drawn
-    from the OS in one read, as this runs for every decision."""
-    pool = os.urandom(32 * len(fields))
+    """Fresh random 32-byte salts, one per committed field (kept only in the payload store)."""
+    pool = random_bytes(32 * len(fields))
     return {name: pool[32 * i:32 * (i + 1)] for i, name in enumerate(fields)}
 
 
@@ -71,7 +111,9 @@ def commit(value: Any, salt: bytes) -> str:
     """``base64(SHA-256(salt || canonical_json(value)))``: hides the value, binds it exactly."""
     if len(salt) < 16:
         raise ValueError("a commitment salt must be at least 16 bytes")
-    digest = hashlib.sha256(salt + canonical_json(value)).digest()
+    state = _SHA256_STATE.copy()  # cheaper than hashlib.sha256() (see lictor.audit.merkle)
+    state.update(salt + canonical_json(value))
+    digest = state.digest()
     return base64.b64encode(digest).decode("ascii")
 
 

@@ -5,7 +5,9 @@ Callers encode and hash their leaf on their own thread and enqueue it; ONE write
 longer once as many are queued as the previous batch held), writes them with one ``store.append``
 and then resolves every waiter with its :class:`Receipt`. A receipt is only ever given for a leaf the
 store reported durable; a failed batch fails each of its waiters with :class:`AuditUnavailable`.
-The queue is bounded: when it is full, appends fail at once instead of growing memory.
+The queue is bounded: when it is full, appends fail at once instead of growing memory. Coroutines
+wait with :meth:`AuditLog.append_async`, settled in one loop callback per batch
+(:mod:`lictor.audit.waiters`).
 
 Seals go through the same queue, so they are serialised with the batches: the writer appends a
 ``seal`` leaf with the counts of leaf types and verdicts since the previous seal (seal leaves
@@ -22,6 +24,7 @@ threads, processes or hosts) never interleave their seals and signatures.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
@@ -36,6 +39,7 @@ from lictor.audit.leaf import LEAF_VERSION, decode_leaf, encode_leaf, leaf_time
 from lictor.audit.merkle import Tree, leaf_hash
 from lictor.audit.port import AuditStore, Payload, TreeState
 from lictor.audit.signer import CheckpointSigner
+from lictor.audit.waiters import Deadlines, LoopWaiter, Waiter, settle
 from lictor.errors import InputError, InternalError, LictorError
 
 __all__ = ["AuditLog", "AuditUnavailable", "Publisher", "Receipt", "extend_tree"]
@@ -67,7 +71,7 @@ class _Entry:
     payload: Payload | None
     kind: tuple[str, str | None]
     queued_at: float
-    future: Future[Any] = field(default_factory=Future)
+    future: Waiter = field(default_factory=Future)
     seal: bool = False
 
 
@@ -75,6 +79,10 @@ def _unavailable(message: str, cause: BaseException | None = None) -> AuditUnava
     error = AuditUnavailable(message)
     error.__cause__ = cause
     return error
+
+
+def _timed_out(timeout: float) -> AuditUnavailable:
+    return _unavailable(f"the audit log did not commit the entry within {timeout} s")
 
 
 def _kind(leaf: Mapping[str, Any]) -> tuple[str, str | None]:
@@ -130,6 +138,8 @@ class AuditLog:
         # proof cache
         self._tree_lock = threading.Lock()
         self._tree = Tree()
+        # the deadlines of the coroutines waiting in append_async, per event loop
+        self._deadlines: dict[asyncio.AbstractEventLoop, Deadlines] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -174,13 +184,39 @@ class AuditLog:
         """Queue one leaf; the future resolves to its Receipt once durable, or fails with
         AuditUnavailable. Raises AuditUnavailable at once when the queue is full or the log closed,
         InputError when the leaf cannot be encoded."""
+        future: Future[Receipt] = Future()
+        self._enqueue(self._entry(leaf, payload, future), block=False)
+        return future
+
+    def submit_async(self, leaf: Mapping[str, Any], payload: Payload | None = None, *,
+                     timeout: float | None = 10.0) -> asyncio.Future[Receipt]:
+        """:meth:`submit` for a coroutine: queue the leaf now; the returned future (of the running
+        loop) resolves to its Receipt once durable, without a thread waiting for it, or fails with
+        AuditUnavailable (after ``timeout`` seconds too). Raises as submit does."""
+        loop = asyncio.get_running_loop()
+        waiter = LoopWaiter(loop)
+        self._enqueue(self._entry(leaf, payload, waiter), block=False)
+        if timeout is not None:
+            deadlines = self._deadlines.get(loop)
+            if deadlines is None:
+                for gone in [other for other in self._deadlines if other.is_closed()]:
+                    del self._deadlines[gone]
+                deadlines = self._deadlines[loop] = Deadlines(loop, _timed_out)
+            deadlines.add(waiter.future, timeout)
+        return waiter.future
+
+    async def append_async(self, leaf: Mapping[str, Any], payload: Payload | None = None, *,
+                           timeout: float | None = 10.0) -> Receipt:
+        """:meth:`append` for a coroutine (see :meth:`submit_async`)."""
+        return await self.submit_async(leaf, payload, timeout=timeout)
+
+    @staticmethod
+    def _entry(leaf: Mapping[str, Any], payload: Payload | None, waiter: Waiter) -> _Entry:
         try:
             data = encode_leaf(leaf)
         except (TypeError, ValueError) as exc:
             raise InputError(f"cannot encode the leaf: {exc}", path="$.leaf") from exc
-        entry = _Entry(data, leaf_hash(data), payload, _kind(leaf), time.monotonic())
-        self._enqueue(entry, block=False)
-        return entry.future
+        return _Entry(data, leaf_hash(data), payload, _kind(leaf), time.monotonic(), waiter)
 
     def append(self, leaf: Mapping[str, Any], payload: Payload | None = None, *,
                timeout: float | None = 10.0) -> Receipt:
@@ -263,18 +299,16 @@ class AuditLog:
                 left = list(self._queue)
                 self._queue.clear()
                 self._cond.notify_all()
-            for entry in left:
-                if entry.future.set_running_or_notify_cancel():
-                    entry.future.set_exception(_unavailable("the audit log stopped before the entry was written"))
+            settle((entry.future, None, _unavailable("the audit log stopped before the entry was written"))
+                   for entry in left if entry.future.set_running_or_notify_cancel())
 
     def _commit(self, batch: list[_Entry]) -> None:
         started = time.perf_counter()
         try:
             result = self._store.append([e.data for e in batch], [e.payload for e in batch])
         except Exception as exc:
-            for entry in batch:
-                entry.future.set_exception(
-                    _unavailable(f"the audit store failed to commit a batch of {len(batch)}: {exc}", exc))
+            error = _unavailable(f"the audit store failed to commit a batch of {len(batch)}: {exc}", exc)
+            settle((entry.future, None, error) for entry in batch)
             return
         observer = self.on_batch
         if observer is not None:
@@ -284,8 +318,8 @@ class AuditLog:
         try:
             self._count_committed(first, batch)
         finally:
-            for position, entry in enumerate(batch):
-                entry.future.set_result(Receipt(first + position, entry.hash))
+            settle((entry.future, Receipt(first + position, entry.hash), None)
+                   for position, entry in enumerate(batch))
 
     # ------------------------------------------------------------------ counts since the last seal
 
@@ -369,22 +403,23 @@ class AuditLog:
     def checkpoint(self, *, timeout: float | None = 30.0) -> str | None:
         """Append a seal leaf, sign the tree ending with it and store the checkpoint; return the note
         (None without a signer, the seal is appended all the same). Raises AuditUnavailable."""
-        entry = _Entry(b"", b"", None, ("seal", None), time.monotonic(), seal=True)
-        self._enqueue(entry, block=True, timeout=timeout)
+        future: Future[str | None] = Future()
+        self._enqueue(_Entry(b"", b"", None, ("seal", None), time.monotonic(), future, seal=True),
+                      block=True, timeout=timeout)
         try:
-            note: str | None = entry.future.result(timeout)
+            note = future.result(timeout)
         except FutureTimeout as exc:
-            entry.future.cancel()
+            future.cancel()
             raise _unavailable(f"the checkpoint was not made within {timeout} s", exc) from exc
         return note
 
     def _seal(self, entry: _Entry) -> None:
         try:
-            entry.future.set_result(self._make_checkpoint())
+            settle([(entry.future, self._make_checkpoint(), None)])
         except AuditUnavailable as exc:
-            entry.future.set_exception(exc)
+            settle([(entry.future, None, exc)])
         except Exception as exc:
-            entry.future.set_exception(_unavailable(f"the checkpoint failed: {exc}", exc))
+            settle([(entry.future, None, _unavailable(f"the checkpoint failed: {exc}", exc))])
 
     def _make_checkpoint(self) -> str | None:
         # Under the store's seal lock no other log sharing the store seals, so the period this seal

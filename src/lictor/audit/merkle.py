@@ -39,7 +39,17 @@ HASH_SIZE: Final = 32
 #: The root of the tree with no leaves: SHA-256 of the empty string.
 EMPTY_ROOT: Final = hashlib.sha256(b"").digest()
 
-_sha256: Final = hashlib.sha256
+#: A fresh SHA-256 state to copy: with OpenSSL 3, ``hashlib.sha256(data)`` looks the algorithm up
+#: again on every call, which takes as long as hashing a short leaf; a copy does not.
+_SHA256_STATE: Final = hashlib.sha256()
+
+
+def _sha256(data: bytes) -> hashlib._Hash:
+    state = _SHA256_STATE.copy()
+    state.update(data)
+    return state
+
+
 _LEAF: Final = b"\x00"
 _NODE: Final = b"\x01"
 

@@ -38,6 +38,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from lictor.audit.canonical import canonical_json
+from lictor.audit.leaf import random_bytes
 from lictor.audit.port import AuditStore, Payload, SubjectKey
 from lictor.errors import ConfigError, VerificationError
 
@@ -236,13 +237,13 @@ class PayloadVault:
     def seal(self, document: bytes, subjects: Sequence[str]) -> Payload:
         """Encrypt ``document`` for ``subjects`` (in order, without repeats; none means anonymous)."""
         named = list(dict.fromkeys(subjects)) or [""]
-        record_key = os.urandom(32)
+        record_key = random_bytes(32)
         wraps: dict[str, str] = {}
         for subject in named:
             key_id, cipher = self._subject_cipher(subject)
-            nonce = os.urandom(12)
+            nonce = random_bytes(12)
             wraps[key_id] = _b64(nonce + cipher.encrypt(nonce, record_key, key_id.encode()))
-        nonce = os.urandom(12)
+        nonce = random_bytes(12)
         header = canonical_json({"keys": wraps, "nonce": _b64(nonce)})
         body = AESGCM(record_key).encrypt(nonce, document, header)
         blob = _MAGIC + len(header).to_bytes(2, "big") + header + body

@@ -167,6 +167,11 @@ SETTINGS: tuple[Setting, ...] = (
             "The largest request body `lictor serve` reads, in bytes; a larger one gets 413 (counted as it "
             "streams in, whatever Content-Length says).", _Int(1024)),
     Setting("http.max_batch", 100, "The most actions one `POST /v1/decide/batch` may carry.", _Int(1, 10_000)),
+    Setting("http.key_cache_ttl", 5.0,
+            "How long a gateway process remembers an API key it authenticated, instead of reading the "
+            "store on every request; `0s` reads it every time. A key revoked through this process's API "
+            "is refused at once; one revoked elsewhere (`lictor keys revoke`, another worker) may still "
+            "be accepted here for up to this long.", _Duration(zero=True)),
     Setting("reviews.poll_interval", 0.5,
             "How often a request waiting on a review (`GET /v1/reviews/{id}?wait=`, the SDK's "
             "`wait_for_approval`) re-reads it from the store. With `redis`, or a PostgreSQL `database`, every "
@@ -256,6 +261,7 @@ class HttpSettings:
 
     max_body_bytes: int = field(default_factory=partial(_default, "http.max_body_bytes"))
     max_batch: int = field(default_factory=partial(_default, "http.max_batch"))
+    key_cache_ttl: float = field(default_factory=partial(_default, "http.key_cache_ttl"))
 
 
 @dataclass(frozen=True, slots=True)

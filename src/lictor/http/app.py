@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from lictor import __version__
 from lictor.access import KeyRing
 from lictor.config import Settings, load_settings
+from lictor.http.lean import LEAN_ROUTES, LeanDecide
 from lictor.http.metrics import ErrorCounter, Metrics
 from lictor.http.problems import BodyLimit, install_handlers, problem_response
 from lictor.http.routes import Api
@@ -36,6 +38,24 @@ __all__ = ["CONFIG_ENV", "DEMO_ENV", "app_from_env", "create_app"]
 CONFIG_ENV = "LICTOR_CONFIG"
 #: The environment variable that puts :func:`app_from_env` in demo mode (placeholder secrets accepted).
 DEMO_ENV = "LICTOR_SERVE_DEMO"
+
+
+class LictorApp(FastAPI):
+    """FastAPI with the decide routes served by the lean path first (:mod:`lictor.http.lean`); every
+    other request, and the OpenAPI document, go through FastAPI as usual."""
+
+    lean: LeanDecide | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.lean is not None and scope["type"] == "http" and scope["method"] == "POST":
+            path = scope["path"]
+            root = scope.get("root_path", "")
+            if root and path.startswith(root):
+                path = path[len(root):]
+            if path in LEAN_ROUTES:
+                await self.lean(scope, receive, send, path)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(gateway: Gateway, *, keys: KeyRing, settings: Settings,
@@ -56,7 +76,7 @@ def create_app(gateway: Gateway, *, keys: KeyRing, settings: Settings,
         if on_shutdown is not None:
             on_shutdown()
 
-    app = FastAPI(title="Lictor", version=__version__, lifespan=lifespan,
+    app = LictorApp(title="Lictor", version=__version__, lifespan=lifespan,
                   description="Decides every AI action against policy and keeps the proof.")
     metrics = Metrics()
     gateway.log.on_batch = metrics.observe_batch
@@ -77,6 +97,7 @@ def create_app(gateway: Gateway, *, keys: KeyRing, settings: Settings,
 
         proxy = mount_proxy(app, gateway, keys, settings.proxy)
     app.state.proxy = proxy
+    app.lean = LeanDecide(api, max_body_bytes=settings.http.max_body_bytes)
     return app
 
 

@@ -22,7 +22,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lictor.errors import InputError, LictorError, PolicyError
 
-__all__ = ["MEDIA_TYPE", "BodyLimit", "Problem", "install_handlers", "problem_response"]
+__all__ = ["MEDIA_TYPE", "BodyLimit", "Problem", "install_handlers", "problem_body", "problem_of", "problem_response",
+           "refusal_413"]
 
 MEDIA_TYPE = "application/problem+json"
 _BASE = "https://lictor.dev/problems/"
@@ -79,13 +80,30 @@ def _location(loc: Sequence[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+def problem_of(exc: Exception, path: str) -> Problem:
+    """The problem that answers ``exc``, raised while serving ``path``: the one mapping of errors to
+    statuses, shared by the FastAPI handlers and the lean decide path. Unexpected errors are logged."""
+    if isinstance(exc, Problem):
+        return exc
+    if isinstance(exc, InputError):
+        return Problem(422, str(exc), errors=[{"path": exc.path, "message": exc.message}])
+    if isinstance(exc, PolicyError):
+        errors = [{"path": f"{d.file}:{d.line}:{d.column}", "message": d.message} for d in exc.diagnostics]
+        return Problem(422, "the policies do not load; the ones in force stay", errors=errors)
+    if isinstance(exc, LictorError):
+        _log.error("request %s failed: %s", path, exc)
+        return Problem(503, "the gateway cannot serve this request now")
+    _log.error("unexpected error on %s", path, exc_info=exc)
+    return Problem(500, "an unexpected error occurred; it has been logged")
+
+
 def install_handlers(app: FastAPI) -> None:
     """Answer every error, expected or not, with a problem document."""
 
-    @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> Response:
-        return problem_response(exc.status, exc.detail, request.url.path, errors=exc.errors,
-                                headers=exc.headers, extra=exc.extra)
+    async def _answer(request: Request, exc: Exception) -> Response:
+        problem = problem_of(exc, request.url.path)
+        return problem_response(problem.status, problem.detail, request.url.path, errors=problem.errors,
+                                headers=problem.headers, extra=problem.extra)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -100,26 +118,8 @@ def install_handlers(app: FastAPI) -> None:
         return problem_response(422, "the request is invalid: " + "; ".join(
             f"{e['path']}: {e['message']}" for e in errors), request.url.path, errors=errors)
 
-    @app.exception_handler(InputError)
-    async def _input(request: Request, exc: InputError) -> Response:
-        return problem_response(422, str(exc), request.url.path,
-                                errors=[{"path": exc.path, "message": exc.message}])
-
-    @app.exception_handler(PolicyError)
-    async def _policy(request: Request, exc: PolicyError) -> Response:
-        errors = [{"path": f"{d.file}:{d.line}:{d.column}", "message": d.message} for d in exc.diagnostics]
-        return problem_response(422, "the policies do not load; the ones in force stay", request.url.path,
-                                errors=errors)
-
-    @app.exception_handler(LictorError)
-    async def _lictor(request: Request, exc: LictorError) -> Response:
-        _log.error("request %s failed: %s", request.url.path, exc)
-        return problem_response(503, "the gateway cannot serve this request now", request.url.path)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        _log.exception("unexpected error on %s", request.url.path)
-        return problem_response(500, "an unexpected error occurred; it has been logged", request.url.path)
+    for kind in (Problem, InputError, PolicyError, LictorError, Exception):
+        app.add_exception_handler(kind, _answer)
 
 
 #: A ``\uD800``-``\uDFFF`` escape: the only way a JSON text can smuggle in a string that is not
@@ -225,8 +225,16 @@ class BodyLimit:
                 await self._refuse(path, send)
 
     async def _refuse(self, path: str, send: Send) -> None:
-        body = json.dumps(problem_body(413, f"the request body is larger than {self.limit} bytes", path)).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+        start, body = refusal_413(self.limit, path)
+        await send(start)
+        await send(body)
+
+
+def refusal_413(limit: int, path: str) -> tuple[Message, Message]:
+    """The two ASGI messages of the 413 answer to a body over ``limit`` bytes (closing the connection:
+    the rest of the body is not read)."""
+    body = json.dumps(problem_body(413, f"the request body is larger than {limit} bytes", path)).encode()
+    return ({"type": "http.response.start", "status": 413,
+             "headers": [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode()),
+                         (b"connection", b"close")]},
+            {"type": "http.response.body", "body": body})

@@ -43,7 +43,10 @@ class Api:
     def caller(self, request: Request, *scopes: str) -> ApiKey:
         """The key presented as ``Authorization: Bearer KEY``; 401 without a valid one, 403 when its
         scope is not one of ``scopes``."""
-        header = request.headers.get("authorization", "")
+        return self.authorize(request.headers.get("authorization", ""), *scopes)
+
+    def authorize(self, header: str, *scopes: str) -> ApiKey:
+        """:meth:`caller` from the ``Authorization`` header's value."""
         kind, _, token = header.partition(" ")
         challenge = {"WWW-Authenticate": 'Bearer realm="lictor"'}
         if kind.lower() != "bearer" or not token.strip():
@@ -102,14 +105,23 @@ class Api:
                 "policy_revision": leaf.get("policy_revision", ""), "timestamp": entry.ts, "duration_us": 0,
                 "replayed": True}
 
+    # The two decide routes are served by the lean path (lictor.http.lean) before FastAPI sees them;
+    # these endpoints describe them in the OpenAPI document and serve them if it is bypassed.
+
     async def decide(self, request: Request) -> Response:
         key = self.caller(request, "agent")
-        action = Action.from_dict(parse_json(await request.body()))
-        return JSONResponse(await self._decide(action, key))
+        return JSONResponse(await self.decide_one(parse_json(await request.body()), key))
 
     async def decide_batch(self, request: Request) -> Response:
         key = self.caller(request, "agent")
-        body = parse_json(await request.body())
+        return JSONResponse(await self.decide_many(parse_json(await request.body()), key))
+
+    async def decide_one(self, body: Any, key: ApiKey) -> dict[str, Any]:
+        """The answer to ``POST /v1/decide`` with the parsed JSON ``body``."""
+        return await self._decide(Action.from_dict(body), key)
+
+    async def decide_many(self, body: Any, key: ApiKey) -> dict[str, Any]:
+        """The answer to ``POST /v1/decide/batch`` with the parsed JSON ``body``."""
         if not isinstance(body, list):
             raise Problem(422, "the body is a JSON array of actions", errors=[{"path": "$", "message": "expected an array"}])
         if not body:
@@ -118,8 +130,18 @@ class Api:
             raise Problem(422, f"a batch holds at most {self.max_batch} actions, got {len(body)}",
                           errors=[{"path": "$", "message": f"at most {self.max_batch} actions"}])
         actions = [Action.from_dict(item, f"$[{n}]") for n, item in enumerate(body)]
-        results = [await self._decide(action, key) for action in actions]  # in order, as the log records them
-        return JSONResponse({"decisions": results})
+        if any(action.request_id for action in actions):  # each may be a replay: one by one, in order
+            return {"decisions": [await self._decide(action, key) for action in actions]}
+        started = time.perf_counter()
+        try:  # recorded in order, in shared group commits
+            decisions = await self.gateway.adecide_many(actions)
+        except Exception as exc:  # fail closed: never an answer that lets the actions through
+            raise Problem(500, "the decisions could not be made; the actions are blocked",
+                          extra={"verdict": "BLOCK"}) from exc
+        seconds = time.perf_counter() - started  # each decision waited for the batch
+        for action, decision in zip(actions, decisions, strict=True):
+            self.metrics.observe(decision, action.system, seconds)
+        return {"decisions": [decision.to_dict() for decision in decisions]}
 
     # ------------------------------------------------------------------ the record
 
