@@ -1,37 +1,30 @@
-"""The composition root: the one place that builds a working gateway from settings.
+"""The gateway: policy evaluation, content detection, human oversight and a durable audit log, put
+together from settings.
 
 ``Gateway.open(...)`` opens the store, the checkpoint signer, the audit log and the policies;
 ``gateway.decide(action)`` evaluates the action and returns only once its decision leaf is durable,
 with ``audit.index`` and ``audit.leaf_hash`` filled in. If the log cannot take the leaf, the
 decision is BLOCK with the error (fail closed) unless the operator set ``unsafe_fail_open``.
-Delivery code (CLI, HTTP) uses this module and never a concrete store.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import functools
 import hashlib
 import hmac
 import json
-import os
-import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lictor.access import ApiKey, KeyRing, KeyStore
-from lictor.audit.bundle import write_bundle
-from lictor.audit.checkpoint import open_checkpoint
 from lictor.audit.index import DecisionIndex
 from lictor.audit.leaf import RISK_TIERS, decision_leaf, leaf_time, new_salts, sensitive_values
-from lictor.audit.log import AuditLog, Publisher, Receipt, extend_tree
-from lictor.audit.merkle import Tree
-from lictor.audit.note import Verifier
+from lictor.audit.log import AuditLog, Publisher, Receipt
 from lictor.audit.payload import (
     PayloadKeys,
     PayloadVault,
@@ -41,8 +34,7 @@ from lictor.audit.payload import (
     sampled,
 )
 from lictor.audit.port import AuditStore, Erasure, Payload
-from lictor.audit.signer import STATE_SUFFIX, CheckpointSigner, FileSigner, HandoverSigner
-from lictor.audit.verify import VerifyReport, verify_log
+from lictor.audit.signer import CheckpointSigner, FileSigner
 from lictor.config import Settings
 from lictor.detect import Detection, DetectionSettings, merge_findings
 from lictor.errors import ConfigError, InputError, LictorError, ReviewError, VerificationError
@@ -52,26 +44,25 @@ from lictor.oversight import Reviewer, ReviewQuery, ReviewRequest, ReviewStore
 from lictor.oversight.desk import Presented, ReviewDesk
 from lictor.policy import PolicySet, load_policies
 from lictor.policy.limits import InMemoryLimitStore
+from lictor.runtime.custody import (
+    DEFAULT_KEY_FILE,
+    DEFAULT_PAYLOAD_KEY_FILE,
+    Custodian,
+    record_change,
+)
 from lictor.store import open_limit_store, open_review_signal, open_store
 
 if TYPE_CHECKING:  # httpx and the notifier load only when notifications are configured
     from lictor.webhooks import WebhookNotifier
 
-__all__ = ["DEFAULT_DATABASE", "DEFAULT_KEY_FILE", "DEFAULT_PAYLOAD_KEY_FILE", "DEFAULT_SAMPLE_RATES", "AuditReader",
-           "Custodian", "Gateway", "KeyAdmin", "ReviewAdmin", "data_subjects", "export_bundle", "open_audit_reader",
-           "open_custodian", "open_key_admin", "open_review_admin", "rotate_signing_key"]
+__all__ = ["DEFAULT_DATABASE", "DEFAULT_KEY_FILE", "DEFAULT_PAYLOAD_KEY_FILE", "DEFAULT_SAMPLE_RATES", "Gateway", "keep_always"]
 
 DEFAULT_DATABASE = "sqlite:///lictor.db"
-DEFAULT_KEY_FILE = "lictor-audit.key"
-DEFAULT_PAYLOAD_KEY_FILE = "lictor-payload.key"
 DEFAULT_ORIGIN = "lictor.local/audit"
 #: The share of ALLOW decisions without errors whose payload is kept, by risk tier (every other
 #: decision keeps its payload at every tier).
 DEFAULT_SAMPLE_RATES = {"high": 1.0, "medium": 0.5, "low": 0.1}
-#: Erasure leaves list at most this many leaf indices each (a leaf is at most 64 KiB).
-ERASURE_INDICES_PER_LEAF = 4000
 _BUILT_IN_DETECTORS = DetectionSettings()
-_BASIS = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 
 
 def keep_always(decision: Decision) -> bool:
@@ -80,7 +71,7 @@ def keep_always(decision: Decision) -> bool:
     return decision.verdict is not Verdict.ALLOW or bool(decision.errors) or bool(decision.review)
 
 
-def _signer(key_file: str | Path, origin: str) -> FileSigner:
+def open_signer(key_file: str | Path, origin: str) -> FileSigner:
     path = Path(key_file)
     if not path.exists():
         return FileSigner.create(path, origin)
@@ -170,7 +161,7 @@ class Gateway:
             policies, default_verdict=default_verdict)
         if redis is not None:
             policy_set = policy_set.with_limits(open_limit_store(redis))
-        signer = _signer(key_file, origin)
+        signer = open_signer(key_file, origin)
         keys = PayloadKeys.open(payload_key_file)
         policy_set = policy_set.with_redaction_key(_redaction_key(keys))
         store = open_store(database)
@@ -215,7 +206,7 @@ class Gateway:
     def record_change(self, change: str, **details: Any) -> Receipt:
         """Append a ``config`` leaf for an administrative change (a key created or revoked, ...);
         ``details`` must hold nothing secret."""
-        return _record_change(self.log, change, details)
+        return record_change(self.log, change, details)
 
     def reload(self, path: str | Path) -> bool:
         """Load the policies at ``path`` again (same default verdict) and put them in force; a
@@ -509,161 +500,14 @@ class Gateway:
                         seal_interval=audit.seal_interval, redis=settings.redis, detectors=settings.detectors)
         gateway.key_cache_ttl = settings.http.key_cache_ttl
         if gateway.hub is not None:
-            _wire_reviews(gateway.hub, settings)
+            wire_reviews(gateway.hub, settings)
             if publish:  # a long-running gateway: sweep due reviews, and hear other processes' changes now
                 gateway.hub.start_sweeper(settings.reviews.sweep_interval)
                 gateway.hub.listen()
         return gateway
 
 
-class Custodian:
-    """Erasure of a data subject and retention pruning: the two ways content leaves the log, each
-    recorded by a leaf so that the log still verifies and says what is gone and why."""
-
-    def __init__(self, *, store: AuditStore, log: AuditLog, vault: PayloadVault) -> None:
-        self._store = store
-        self.log = log
-        self.vault = vault
-        self.reviews_forgotten = 0  # by the last erase
-
-    def erase(self, subject: str, *, basis: str = "erasure-request") -> tuple[Erasure, list[Receipt]]:
-        """Destroy the subject's payload key and every payload that concerns it, then append the
-        ``erasure`` leaves that list the leaves whose payload is gone. The leaves and the tree do not
-        change. ``basis`` is a short code (e.g. ``gdpr-art17``), never free text."""
-        if not isinstance(subject, str) or not subject:
-            raise InputError("name the data subject to erase", path="$.subject")
-        if not _BASIS.fullmatch(basis):
-            raise InputError("the basis is a short code (letters, digits, . _ : -), never free text that "
-                             "could itself identify the person", path="$.basis")
-        erasure = self._store.erase_subject(self.vault.keys.subject_ref(subject), time.time())
-        self.vault.forget(subject)
-        # review records keep the held action in clear for reviewers: they go too (the log keeps
-        # the review leaves, which hold only commitments)
-        self.reviews_forgotten = (self._store.forget_subject(subject)
-                                  if isinstance(self._store, ReviewStore) else 0)
-        return erasure, self._record_erasure(erasure, basis)
-
-    def record_pending_erasures(self) -> int:
-        """Append the leaves of erasures that were carried out but not yet recorded (a crash between
-        the two leaves at most one duplicate erasure leaf, never an unrecorded erasure)."""
-        pending = self._store.erasures(pending=True)
-        for erasure in pending:
-            self._record_erasure(erasure, "recovered")
-        return len(pending)
-
-    def _record_erasure(self, erasure: Erasure, basis: str) -> list[Receipt]:
-        chunks = [erasure.indices[i:i + ERASURE_INDICES_PER_LEAF]
-                  for i in range(0, len(erasure.indices), ERASURE_INDICES_PER_LEAF)] or [()]
-        receipts = [self.log.append({
-            "v": 1, "type": "erasure", "ts": leaf_time(), "erasure": erasure.id, "basis": basis,
-            "erased_at": leaf_time(erasure.erased_at), "part": n + 1, "parts": len(chunks),
-            "indices": list(chunk)}) for n, chunk in enumerate(chunks)]
-        self._store.record_erasure_leaf(erasure.id, receipts[-1].index)
-        return receipts
-
-    def prune(self, before: datetime) -> tuple[int, Receipt | None]:
-        """Retention: drop the content of leaves older than ``before`` (their hashes stay, so every
-        root and proof still verifies) after appending a ``prune`` leaf that says so. ``config``,
-        ``erasure`` and ``prune`` leaves keep their bytes: they are the log's own history. Returns
-        the new floor (leaves below it are pruned) and the prune leaf's receipt (None if nothing was
-        old enough)."""
-        if before.tzinfo is None:
-            raise InputError("give the retention cut-off with a time zone (e.g. 2026-01-01T00:00:00Z)",
-                             path="$.before")
-        floor = self._store.pruned_below()
-        size = self._store.state().size
-        keep: list[int] = []
-        below = floor
-        while below < size:
-            chunk = self._store.leaves(below, min(size, below + 4096))
-            stop = False
-            for data in chunk:
-                if data:
-                    leaf = json.loads(data)
-                    ts = leaf.get("ts")
-                    if isinstance(ts, str) and _parse_time(ts) >= before:
-                        stop = True
-                        break
-                    if leaf.get("type") in ("config", "erasure", "prune"):
-                        keep.append(below)
-                below += 1
-            if stop:
-                break
-        if below <= floor:
-            return floor, None
-        receipt = self.log.append({"v": 1, "type": "prune", "ts": leaf_time(), "before": leaf_time(
-            before.timestamp()), "below": below})
-        return self._store.prune(below, time.time(), keep), receipt
-
-
-class AuditReader:
-    """Read-only access to a stored log for the auditor's commands (verify, proof, checkpoint)."""
-
-    def __init__(self, store: AuditStore) -> None:
-        self._store = store
-
-    def leaves(self) -> list[bytes]:
-        return self._store.leaves(0, self._store.state().size)
-
-    def pruned_hashes(self) -> list[bytes]:
-        """The stored leaf hashes of the pruned prefix (whose bytes are gone)."""
-        return self._store.leaf_hashes(0, self._store.pruned_below())
-
-    def payloads(self, size: int) -> dict[int, bytes]:
-        return self._store.payloads(0, size)
-
-    def checkpoint_notes(self) -> list[str]:
-        return [c.note for c in self._store.checkpoints()]
-
-    def leaf_hash(self, index: int) -> str:
-        """The RFC 6962 hash of leaf ``index``, in hex."""
-        size = self._store.state().size
-        if not 0 <= index < size:
-            raise InputError(f"there is no leaf {index} (the log holds {size})", path="$.index")
-        return self._store.leaf_hashes(index, index + 1)[0].hex()
-
-    def latest_checkpoint(self) -> str | None:
-        notes = self.checkpoint_notes()
-        return notes[-1] if notes else None
-
-    def verify(self, verifier: Verifier, *, origin: str, extra_checkpoints: Sequence[str] = (),
-               max_seal_interval: float | None = None, payload_keys: PayloadKeys | None = None,
-               sampling_key: bytes | None = None) -> VerifyReport:
-        """Verify the stored log, its payloads against their leaves and, given the payload keys (the
-        operator's own check), the commitments inside each payload and the sampling."""
-        notes = self.checkpoint_notes()  # read before the leaves: every checkpoint is covered
-        pruned = self.pruned_hashes()
-        leaves = self.leaves()
-        payloads = self.payloads(len(leaves))
-        opener = None
-        if payload_keys is not None:
-            vault = PayloadVault(payload_keys, self._store)
-            opener = lambda blob, index: vault.open(blob, index=index)  # noqa: E731
-            sampling_key = sampling_key or payload_keys.sampling
-        return verify_log(leaves, [*notes, *extra_checkpoints], [verifier], origin=origin,
-                          max_seal_interval=max_seal_interval, pruned_hashes=pruned, payloads=payloads,
-                          open_payload=opener, sampling_key=sampling_key)
-
-    def proof(self, index: int, verifier: Verifier, origin: str) -> dict[str, Any]:
-        """An inclusion proof of leaf ``index`` in the latest signed checkpoint, as JSON data."""
-        note = self.latest_checkpoint()
-        if note is None:
-            raise ConfigError("the log has no signed checkpoint yet; run `lictor audit checkpoint` first")
-        cp = open_checkpoint(note, [verifier], origin)
-        if not 0 <= index < cp.size:
-            raise ConfigError(f"index {index} is not covered by the latest checkpoint (size {cp.size})")
-        tree = Tree()
-        extend_tree(tree, self._store, cp.size)
-        return {"index": index, "tree_size": cp.size, "leaf_hash": tree.leaf(index).hex(),
-                "proof": [h.hex() for h in tree.inclusion_proof(index, cp.size)], "checkpoint": note}
-
-    def close(self) -> None:
-        self._store.close()
-
-
-
-
-def _wire_reviews(hub: ReviewHub, settings: Settings) -> None:
+def wire_reviews(hub: ReviewHub, settings: Settings) -> None:
     """Give ``hub`` what the settings configure: how often waiters poll, the signal between gateway
     processes (Redis, or PostgreSQL's notifications), and the webhooks with their outcomes recorded."""
     hub.poll_interval = settings.reviews.poll_interval
@@ -701,21 +545,8 @@ def _clock(now: datetime | None) -> float:
     return (now if now is not None else datetime.now(UTC)).timestamp()
 
 
-def _record_change(log: AuditLog, change: str, details: Mapping[str, Any]) -> Receipt:
-    """A ``config`` leaf naming an administrative change and its (never secret) details."""
-    return log.append({"v": 1, "type": "config", "ts": leaf_time(), "change": change, **details})
-
-
 def _number(value: float) -> float | int:
     return int(value) if float(value).is_integer() else float(value)
-
-
-def _parse_time(text: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return datetime.max.replace(tzinfo=UTC)  # an unreadable time is never "old enough" to prune
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _last_config(store: AuditStore, chunk: int = 1024) -> dict[str, Any] | None:
@@ -733,148 +564,3 @@ def _last_config(store: AuditStore, chunk: int = 1024) -> dict[str, Any] | None:
                 return leaf  # type: ignore[no-any-return]
         end = start
     return None
-
-
-@contextlib.contextmanager
-def open_custodian(database: str, *, key_file: str | Path = DEFAULT_KEY_FILE,
-                   payload_key_file: str | Path = DEFAULT_PAYLOAD_KEY_FILE) -> Iterator[Custodian]:
-    """A custodian over an existing deployment's log (for ``lictor audit erase|prune``). Both key
-    files must exist; on leaving, the log is sealed and a checkpoint signed so the new leaves are
-    covered at once."""
-    for path, what in ((key_file, "signing key"), (payload_key_file, "payload key")):
-        if not Path(path).exists():
-            raise ConfigError(f"the {what} file {path} does not exist", path="audit.key_file"
-                              if what == "signing key" else "audit.payload_key_file")
-    keys = PayloadKeys.load(payload_key_file)
-    with _writing(database, FileSigner(Path(key_file))) as (store, log):
-        custodian = Custodian(store=store, log=log, vault=PayloadVault(keys, store))
-        custodian.record_pending_erasures()
-        yield custodian
-
-
-@contextlib.contextmanager
-def _writing(database: str, signer: CheckpointSigner) -> Iterator[tuple[AuditStore, AuditLog]]:
-    """The store and a log writing to it, for one administrative change; on a clean exit the log is
-    sealed and a checkpoint signed so the change's leaves are covered at once."""
-    store = open_store(database)
-    log = AuditLog(store=store, signer=signer)
-    try:
-        yield store, log
-        log.checkpoint()
-    finally:
-        log.close()
-        store.close()
-
-
-def rotate_signing_key(database: str, *, key_file: str | Path = DEFAULT_KEY_FILE) -> tuple[str, str, str]:
-    """Replace the log's checkpoint signing key: a ``config`` leaf announces the new key, one
-    checkpoint over it is signed by both keys (the handover), and the new key takes the key file's
-    place (the old one is kept beside it as ``KEYFILE.retired-KEYID``, to be archived or destroyed).
-    Gateways using the key file must be stopped while this runs and started again after it.
-    Returns (old vkey, new vkey, the handover checkpoint note)."""
-    key = Path(key_file)
-    old = FileSigner(key)
-    staging = key.with_name(key.name + ".next")
-    for leftover in (staging, staging.with_name(staging.name + STATE_SUFFIX)):
-        if leftover.exists():
-            raise ConfigError(f"{leftover} is left from an interrupted rotation; move it away first",
-                              path="audit.key_file")
-    new = FileSigner.create(staging, old.origin)
-    store = open_store(database)
-    log = AuditLog(store=store, signer=HandoverSigner(old, new))
-    try:
-        _record_change(log, "key-rotation", {"previous_vkey": old.vkey, "vkey": new.vkey})
-        note = log.checkpoint()
-    finally:
-        log.close()
-        store.close()
-    if note is None:
-        raise ConfigError("the handover checkpoint was not signed; the old key stays in force")
-    retired = key.with_name(f"{key.name}.retired-{old.verifier.key_id:08x}")
-    os.replace(old.state_path, retired.with_name(retired.name + STATE_SUFFIX))
-    os.replace(key, retired)
-    os.replace(new.state_path, old.state_path)
-    os.replace(staging, key)
-    return old.vkey, new.vkey, note
-
-
-class KeyAdmin:
-    """API key administration outside a running gateway (``lictor keys``): every change is
-    recorded in the log as a ``config`` leaf naming the key, never its secret."""
-
-    def __init__(self, store: AuditStore, log: AuditLog) -> None:
-        if not isinstance(store, KeyStore):
-            raise ConfigError("this audit store keeps no API keys", path="database")
-        self.keys = KeyRing(store)
-        self.log = log
-
-    def record_change(self, change: str, **details: Any) -> Receipt:
-        return _record_change(self.log, change, details)
-
-
-@contextlib.contextmanager
-def open_key_admin(settings: Settings) -> Iterator[KeyAdmin]:
-    """Key administration over the deployment ``settings`` name (its signing key is created on first
-    use, as a gateway would); on leaving, a checkpoint covers the new leaves."""
-    with _writing(settings.database, _signer(settings.audit.key_file, settings.audit.origin)) as (store, log):
-        yield KeyAdmin(store, log)
-
-
-class ReviewAdmin:
-    """Human review outside a running gateway (``lictor reviews``): the review desk over the
-    deployment's store, recording to its log, and the keys reviewers act with."""
-
-    def __init__(self, store: AuditStore, log: AuditLog) -> None:
-        if not isinstance(store, ReviewStore) or not isinstance(store, KeyStore):
-            raise ConfigError("this audit store keeps no reviews", path="database")
-        self.desk = ReviewDesk(store, log)
-        #: The same wake-ups and notifications as a gateway's (wired by :func:`open_review_admin`).
-        self.hub = ReviewHub(self.desk)
-        self.desk.listener = self.hub.step
-        self.keys = KeyRing(store)
-
-    def reviewer(self, text: str) -> ApiKey:
-        """The live reviewer key whose full text is ``text``; ReviewError when it is not one."""
-        key = self.keys.authenticate(text)
-        if key is None:
-            raise ReviewError("the reviewer key is unknown or revoked", reason="not_approver")
-        if key.scope != "reviewer":
-            raise ReviewError(f"a key with scope {key.scope!r} may not review; it needs reviewer", reason="not_approver")
-        return key
-
-    def act(self, review_id: str, key: ApiKey, verdict: str, comment: str = "") -> ReviewRequest:
-        return self.desk.act(review_id, Reviewer(key.id, key.user, key.roles), verdict, comment, time.time())
-
-
-@contextlib.contextmanager
-def open_review_admin(settings: Settings) -> Iterator[ReviewAdmin]:
-    """Review administration over the deployment ``settings`` name: each step is announced to the
-    gateways (Redis or PostgreSQL notifications) and sent to the webhooks as a gateway would send it,
-    waiting up to five seconds for the deliveries on leaving; then a checkpoint covers the review
-    leaves appended, their ``notified`` leaves included."""
-    with _writing(settings.database, _signer(settings.audit.key_file, settings.audit.origin)) as (store, log):
-        admin = ReviewAdmin(store, log)
-        _wire_reviews(admin.hub, settings)
-        try:
-            yield admin
-        finally:  # the webhooks are sent (their outcomes recorded) before the log is sealed and closed
-            admin.hub.close()
-
-
-def open_audit_reader(database: str) -> AuditReader:
-    return AuditReader(open_store(database))
-
-
-def export_bundle(database: str, out_dir: str | Path, vkey: str) -> tuple[Path, int, int]:
-    """Write the stored log to an auditor bundle at ``out_dir``; returns (path, leaves, checkpoints).
-
-    The checkpoints are read before the leaves, so every exported checkpoint is covered by the
-    exported leaves even while a gateway keeps appending. Pruned leaves go as their hashes."""
-    reader = open_audit_reader(database)
-    try:
-        notes = reader.checkpoint_notes()
-        pruned = reader.pruned_hashes()
-        leaves = reader.leaves()
-    finally:
-        reader.close()
-    return write_bundle(out_dir, leaves, notes, vkey, pruned_hashes=pruned), len(leaves), len(notes)
