@@ -49,6 +49,9 @@ _B64_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-
 _B64_CLASS = bytes(0x61 if chr(i) in _B64_CHARS else 0x20 for i in range(256))
 _HEX_CLASS = bytes(0x68 if chr(i) in "0123456789abcdefABCDEF" else 0x73 if chr(i) in " :," else 0x2E
                    for i in range(256))
+_B64_16 = b"a" * 16
+# a %-escape: the %-encoded alternative needs three of them
+_PCT_ESC = re.compile(rb"%[0-9A-Fa-f]{2}")
 _ROT13_CUES = ("gur", "naq", "lbh", "lbhe", "gb", "vf", "bs", "nyy", "ner", "guvf", "gung", "jvgu", "sbe",
                "zl", "nal", "abj", "vtaber", "vafgehpgvbaf")
 _COMMON = frozenset((
@@ -180,12 +183,6 @@ def _rot13_runs(text: str, lo: int, hi: int) -> Iterator[Segment]:
         yield Segment(first, last, "rot13", text[first:last].translate(_ROT13))
 
 
-def _may_hold_encoding(data: bytes) -> bool:
-    """Whether ``data`` has anything the candidate scan could find (a few C-speed passes)."""
-    return (b"%" in data or b"\\x" in data or b"a" * 16 in data.translate(_B64_CLASS)
-            or b"hhshhshhshhshhshhshh" in data.translate(_HEX_CLASS))
-
-
 @functools.cache
 def _candidates_re2() -> Any:
     """The candidate scan for ASCII text in RE2 (a DFA pass instead of a backtracking one): the
@@ -211,21 +208,54 @@ def _kind(run: str) -> str:
     return "b64"
 
 
+def _b64_runs(data: bytes, classes: bytes) -> Iterator[tuple[int, int, str]]:
+    """The candidates of ASCII text that can hold only base64 or bare hex runs (no ``%``, no ``\\x``,
+    no separated hex pairs): every maximal run of 16 base64 characters or more and up to two ``=``
+    after it, exactly what the candidate scan finds there, located by C-speed searches in the
+    character classes of ``data`` (base64 character or not) instead of a regex pass."""
+    at = classes.find(_B64_16)
+    while at != -1:
+        start = classes.rfind(b" ", 0, at) + 1
+        end = classes.find(b" ", at)
+        if end == -1:
+            end = len(classes)
+        stop = end
+        while stop < len(data) and stop - end < 2 and data[stop] == 0x3D:  # "="
+            stop += 1
+        yield start, stop, data[start:stop].decode("ascii")
+        at = classes.find(_B64_16, stop)
+
+
+def _candidate_runs(text: str, data: bytes) -> Iterator[tuple[int, int, str]] | None:
+    """(start, end, run) of each candidate in ``text`` (``data`` its UTF-8), or None when there is
+    none (a few C-level passes rule most text out)."""
+    ascii_only = len(data) == len(text)
+    # one byte per character (every other character becomes "?", in none of the alphabets)
+    chars = data if ascii_only else text.encode("ascii", "replace")
+    classes = chars.translate(_B64_CLASS)
+    hexsep = b"hhshhshhshhshhshhshh" in chars.translate(_HEX_CLASS)
+    escapes = b"\\x" in chars or _PCT_ESC.search(chars) is not None
+    if not (hexsep or escapes):
+        return _b64_runs(chars, classes) if _B64_16 in classes else None
+    if not ascii_only:
+        return ((m.start(), m.end(), m.group()) for m in _CANDIDATES.finditer(text))
+    return ((m.start(), m.end(), m.group()) for m in _candidates_re2().finditer(text))
+
+
 def _scan(text: str, depth: int, budget: list[int]) -> Iterator[tuple[int, int, str, str]]:
     data = text.encode("utf-8", "surrogatepass")
-    if not _may_hold_encoding(data):
+    runs = _candidate_runs(text, data)
+    if runs is None:
         return
-    matches = _candidates_re2().finditer(text) if len(data) == len(text) else _CANDIDATES.finditer(text)
-    for match in matches:
+    for start, match_end, run in runs:
         if budget[0] <= 0:
             return
-        start, run = match.start(), match.group()
         kind = _kind(run)
         if kind == "pct":  # take in the word the first escape is glued to
             floor = max(0, start - 64)
             while start > floor and text[start - 1] not in _PCT_STOP:
                 start -= 1
-            run = text[start:match.end()]
+            run = text[start:match_end]
         encoding, decoded = _decode(kind, run)
         if decoded is None or decoded == run:
             continue
@@ -233,10 +263,10 @@ def _scan(text: str, depth: int, budget: list[int]) -> Iterator[tuple[int, int, 
         if budget[0] < 0:
             decoded = decoded[: len(decoded) + budget[0]]
         if _wordy(decoded):
-            yield start, match.end(), encoding, decoded
+            yield start, match_end, encoding, decoded
         if depth + 1 < MAX_DEPTH:
             for _, _, inner, again in _scan(decoded, depth + 1, budget):
-                yield start, match.end(), f"{encoding}/{inner}", again
+                yield start, match_end, f"{encoding}/{inner}", again
 
 
 def segments(text: str, budget: int = 65536) -> Iterator[Segment]:
