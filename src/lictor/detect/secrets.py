@@ -12,9 +12,13 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator
+from typing import Any
+
+import re2
 
 from lictor.detect.base import Hit
 from lictor.detect.checksums import shannon_entropy
@@ -105,16 +109,18 @@ class SecretDetector:
         self.min_length = max(1, min(8, self._min_length))
 
     def scan(self, text: str) -> Iterable[Hit]:
-        hits = list(self._providers(text))
+        providers, words, schemes = _triggered(text)
+        hits = list(self._providers(text, providers))
         if "://" in text and "@" in text:
             hits.extend(self._url_passwords(text))
-        low = text.lower()
-        hits.extend(self._assignments(text, low, hits))
+        if words or schemes:
+            low = text.lower()
+            words = tuple(word for word in words if word in low)  # the set's case folding is wider
+            hits.extend(self._assignments(text, low, hits, words, schemes))
         return hits
 
     @staticmethod
-    def _providers(text: str) -> Iterator[Hit]:
-        active = sorted({i for marker, i in _MARKERS if marker in text})
+    def _providers(text: str, active: Iterable[int]) -> Iterator[Hit]:
         for i in active:
             kind, pattern = _COMPILED[i]
             yield from SecretDetector._provider(text, kind, pattern)
@@ -142,19 +148,19 @@ class SecretDetector:
                 continue
             yield Hit("secret.url_password", m.start("v"), m.end("v"), 0.95)
 
-    def _assignments(self, text: str, low: str, found: list[Hit]) -> Iterator[Hit]:
+    def _assignments(self, text: str, low: str, found: list[Hit], words: tuple[str, ...],
+                     schemes: tuple[str, ...]) -> Iterator[Hit]:
         taken = sorted((h.start, h.end) for h in found)
-        if "secret" in low:
+        if "secret" in words:
             for m in _named(text, low, ("secret",), _AWS_SECRET, _AWS_SECRET_NAME):
                 start, end = m.span("v")
                 if not _overlaps(taken, start, end):
                     _take(taken, start, end)
                     yield Hit("secret.aws_secret_key", start, end, 0.95)
         candidates: list[re.Match[str]] = []
-        words = tuple(word for word in _ASSIGN_WORDS if word in low)
         if words:
             candidates.extend(_named(text, low, words, _ASSIGNMENT, None))
-        for scheme in ("Bearer ", "Token ", "Basic "):
+        for scheme in schemes:
             i = text.find(scheme)
             while i != -1:
                 if i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_"):
@@ -179,6 +185,53 @@ class SecretDetector:
                 continue
             _take(taken, start, end)
             yield Hit("secret.generic", start, end, round(min(0.95, 0.5 + entropy / 10), 2))
+
+
+_SCHEMES = ("Bearer ", "Token ", "Basic ")
+
+
+@functools.cache
+def _trigger_set() -> tuple[Any, tuple[tuple[int, Any], ...]]:
+    """One RE2 set of every literal this detector starts from (provider prefixes, assignment
+    names in any case, authorization schemes), and what each of its patterns stands for:
+    (0, provider index), (1, name) or (2, scheme)."""
+    triggers: list[tuple[int, Any]] = []
+    patterns: list[str] = []
+    for marker, i in _MARKERS:
+        triggers.append((0, i))
+        patterns.append(re.escape(marker))
+    for word in _ASSIGN_WORDS:
+        triggers.append((1, word))
+        patterns.append("(?i)" + re.escape(word))
+    for scheme in _SCHEMES:
+        triggers.append((2, scheme))
+        patterns.append(re.escape(scheme))
+    found = re2.Set.SearchSet()
+    for pattern in patterns:
+        found.Add(pattern)
+    found.Compile()
+    return found, tuple(triggers)
+
+
+def _triggered(text: str) -> tuple[list[int], tuple[str, ...], tuple[str, ...]]:
+    """In one pass over ``text``: the providers whose prefixes occur (sorted), the assignment
+    names that may occur (any case, in ``_ASSIGN_WORDS`` order) and the schemes that occur."""
+    found, triggers = _trigger_set()
+    matched = found.Match(text.encode("utf-8", "surrogatepass"))
+    if not matched:
+        return [], (), ()
+    providers: set[int] = set()
+    words: list[str] = []
+    schemes: list[str] = []
+    for index in sorted(matched):
+        kind, value = triggers[index]
+        if kind == 0:
+            providers.add(value)
+        elif kind == 1:
+            words.append(value)
+        else:
+            schemes.append(value)
+    return sorted(providers), tuple(words), tuple(schemes)
 
 
 def _named(text: str, low: str, words: tuple[str, ...], rest: re.Pattern[str],
