@@ -78,16 +78,23 @@ class NationalIdDetector:
         hits: list[Hit] = []
         nie = any(c in text for c in "XYZ")
         for start, end in runs:
-            # each pattern is tried around this run only: a letter or two may sit before or after it
+            # each pattern is tried around this run only: a letter or two may sit before or after it,
+            # and only a pattern whose digits the window can hold (a match lies inside the window)
             lo, hi = max(0, start - 3), min(len(text), end + 4)
-            hits.extend(self._nino(text, lo, hi))
-            hits.extend(self._dni(text, lo, hi, nie))
-            hits.extend(self._aadhaar(text, lo, hi))
-            hits.extend(self._nir(text, lo, hi))
-            if bsn:
+            digits = sum(map(str.isdecimal, text[lo:hi]))
+            hits.extend(self._nino(text, lo, hi))  # six digits: every run has them
+            if digits >= 7:
+                hits.extend(self._dni(text, lo, hi, nie and digits >= 7, digits >= 8))
+            if digits >= 12:
+                hits.extend(self._aadhaar(text, lo, hi))
+            if digits >= 13:
+                hits.extend(self._nir(text, lo, hi))
+            if bsn and digits >= 9:
                 hits.extend(self._bsn(text, lo, hi))
-            if de_tax:
+            if de_tax and digits >= 11:
                 hits.extend(self._de_tax(text, lo, hi))
+        if len(hits) < 2:
+            return hits
         return sorted(set(hits), key=lambda h: (h.start, h.end, h.type))
 
     @staticmethod
@@ -99,8 +106,8 @@ class NationalIdDetector:
             yield Hit("pii.national_id.uk_nino", m.start(), m.end(), 0.9)
 
     @staticmethod
-    def _dni(text: str, lo: int, hi: int, nie: bool) -> Iterator[Hit]:
-        for m in _DNI.finditer(text, lo, hi):
+    def _dni(text: str, lo: int, hi: int, nie: bool, dni: bool = True) -> Iterator[Hit]:
+        for m in _DNI.finditer(text, lo, hi) if dni else ():
             if dni_letter(int(m.group(1))) == m.group(2).upper():
                 yield Hit("pii.national_id.es_dni", m.start(), m.end(), 0.95)
         for m in _NIE.finditer(text, lo, hi) if nie else ():
