@@ -117,6 +117,7 @@ class PiiDetector:
                  phone_keywords_only: bool = False) -> None:
         self._regions = tuple(str(r).upper() for r in phone_regions)
         self._phone_keywords_only = phone_keywords_only
+        self._phone_cache = False
 
     def scan(self, text: str) -> Iterable[Hit]:
         hits: list[Hit] = []
@@ -255,6 +256,13 @@ class PiiDetector:
     def _lib(self) -> Any:
         import phonenumbers  # loaded on first use: its metadata is large
 
+        if not self._phone_cache:
+            # keep its compiled metadata patterns rather than recompile those that drop out of
+            # the re module's bounded cache (versions without the switch keep that behaviour)
+            enable = getattr(getattr(phonenumbers, "re_util", None), "enable_pattern_cache", None)
+            if enable is not None:
+                enable()
+            self._phone_cache = True
         return phonenumbers
 
     # -- IBAN --------------------------------------------------------------------------------------
