@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from lictor.detect.base import Hit
 from lictor.detect.checksums import dni_letter, eleven_proof, mod11_10_valid, verhoeff_valid
 from lictor.detect.pii import number_runs
+from lictor.detect.triggers import found
 
 __all__ = ["NationalIdDetector"]
 
@@ -35,6 +36,12 @@ _ELEVEN = re.compile(r"[1-9](?<![\w./-][1-9])(?:\d(?: ?\d{3}){3}|\d{10})(?![\w]|
 _BSN_WORDS = ("bsn", "burgerservicenummer", "sofi", "citizen service number")
 _AADHAAR_WORDS = ("aadhaar", "aadhar", "uidai", "uid")
 _DE_TAX_WORDS = ("steuer", "idnr", "tax id", "tin", "identifikationsnummer")
+#: The prefilter's triggers (name, RE2 pattern): the words that let BSN and German tax ids be
+#: reported, in any case.
+TRIGGERS: tuple[tuple[str, str], ...] = (
+    ("national.bsn", "(?i)" + "|".join(_BSN_WORDS)),
+    ("national.de_tax", "(?i)" + "|".join(_DE_TAX_WORDS)),
+)
 _BSN_KEY = re.compile(r"\b(?:bsn|burgerservicenummer|sofi(?:nummer)?|citizen service number)\b", re.I)
 _AADHAAR_KEY = re.compile(r"\b(?:aadhaar|aadhar|uidai|uid)\b", re.I)
 _DE_TAX_KEY = re.compile(r"\b(?:steuer-?id(?:entifikationsnummer)?|steuerliche identifikationsnummer|idnr|"
@@ -72,9 +79,12 @@ class NationalIdDetector:
         runs = number_runs(text)  # every number here has six digits or more
         if not runs:
             return ()
-        low = text.lower()
-        bsn = any(w in low for w in _BSN_WORDS)
-        de_tax = any(w in low for w in _DE_TAX_WORDS)
+        present = found(text)
+        bsn = de_tax = False
+        if "national.bsn" in present or "national.de_tax" in present:
+            low = text.lower()
+            bsn = any(w in low for w in _BSN_WORDS)
+            de_tax = any(w in low for w in _DE_TAX_WORDS)
         hits: list[Hit] = []
         nie = any(c in text for c in "XYZ")
         for start, end in runs:

@@ -17,6 +17,7 @@ from typing import Any
 
 from lictor.detect.base import Hit
 from lictor.detect.checksums import iban_valid, luhn_valid
+from lictor.detect.triggers import found
 
 __all__ = ["PiiDetector"]
 
@@ -54,8 +55,15 @@ _NATIONAL_DIGITS = {
 _NANP_WRITTEN = re.compile(r"(?:\+1[ .-]?|001[ .-]|1[ .-])?(?:\(\d{3}\) ?\d{3}[-.]|\d{3}([-.])\d{3}\1|\d{3} \d{3} )\d{4}")
 _NANP_DIGITS = re.compile(r"(?:\+?1)?[2-9]\d{9}")
 _EXTENSION = re.compile(r" ?(?:x|ext\.?|extension) ?\d{1,6}(?!\w)", re.I)
-_IPV4_HINT = re.compile(r"\.\d{1,3}\.\d{1,3}\.")  # starts with a literal: fast to rule a text out
-_IPV6_HINT = re.compile(r"::|:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:")
+#: The prefilter's triggers (name, RE2 pattern; ``\p{Nd}`` is Python's ``\d``), each necessary for
+#: what it names: the hints of IPv4 and IPv6 addresses, the start of an IBAN (two capitals after
+#: no letter or digit, two digits), a word naming a passport (any case).
+TRIGGERS: tuple[tuple[str, str], ...] = (
+    ("pii.ipv4", r"\.\p{Nd}{1,3}\.\p{Nd}{1,3}\."),
+    ("pii.ipv6", r"::|:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:"),
+    ("pii.iban", r"(?:^|[^A-Za-z0-9])[A-Z][A-Z]\p{Nd}\p{Nd}"),
+    ("pii.passport", r"(?i)passport|reisepass|passeport|pasaporte|paspoort"),
+)
 _VERSION_BEFORE = re.compile(r"(?:\bv|version|ver\.?|release|build|rv:|[A-Za-z]/)\s{0,3}\Z", re.I)
 _PASSPORT_WORDS = ("passport", "reisepass", "passeport", "pasaporte", "paspoort")
 _PASSPORT_KEY = re.compile("|".join(_PASSPORT_WORDS), re.I)
@@ -123,18 +131,20 @@ class PiiDetector:
         hits: list[Hit] = []
         if "@" in text:
             hits.extend(self._emails(text))
-        if "." in text or ":" in text:
-            hits.extend(self._ips(text))
+        present = found(text)
+        if "pii.ipv4" in present or "pii.ipv6" in present:
+            hits.extend(self._ips(text, present))
         runs = number_runs(text)
         if runs or _has_digit(text):
-            ibans = list(self._ibans(text))
+            ibans = list(self._ibans(text)) if "pii.iban" in present else []
             cards = list(self._cards(text, runs))
             hits.extend(ibans)
             hits.extend(cards)
             hits.extend(self._numbers(text, runs, _Spans(h for h in (*ibans, *cards))))
-            low = text.lower()
-            if any(word in low for word in _PASSPORT_WORDS):
-                hits.extend(self._passports(text))
+            if "pii.passport" in present:
+                low = text.lower()
+                if any(word in low for word in _PASSPORT_WORDS):
+                    hits.extend(self._passports(text))
         return hits
 
     # -- e-mail ----------------------------------------------------------------------------------
@@ -157,15 +167,15 @@ class PiiDetector:
 
     # -- IP addresses ---------------------------------------------------------------------------
     @staticmethod
-    def _ips(text: str) -> Iterator[Hit]:
-        if _IPV4_HINT.search(text):
+    def _ips(text: str, present: frozenset[str]) -> Iterator[Hit]:
+        if "pii.ipv4" in present:  # ".d.d." (the hint of an IPv4 address) occurs
             for m in _IPV4.finditer(text):
                 if not all(len(o) == 1 or (o[0] != "0" and int(o) < 256) for o in m.group().split(".")):
                     continue
                 if _VERSION_BEFORE.search(text, max(0, m.start() - 12), m.start()):  # 1.2.3.4 of a release, Chrome/1.2.3.4
                     continue
                 yield Hit("pii.ip_address", m.start(), m.end(), 0.9)
-        if _IPV6_HINT.search(text):
+        if "pii.ipv6" in present:  # "::" or ":h:h:" (the hint of an IPv6 address) occurs
             for m in _IPV6.finditer(text):
                 candidate = m.group()
                 if candidate.count(":") < 2 or (candidate.count(":") < 7 and "::" not in candidate):
@@ -353,10 +363,10 @@ def number_runs(text: str) -> list[tuple[int, int]]:
     cached = _RUNS_CACHE[0] if _RUNS_CACHE else None
     if cached is not None and cached[0] is text:
         return cached[1]
+    runs: list[tuple[int, int]] = []
     if not _has_digit(text):
-        runs = []
+        pass
     elif text.isascii():
-        runs = []
         classes = text.encode("ascii").translate(_RUN_CLASS)
         for cluster in _CLUSTER.finditer(classes):
             start, end = cluster.span()

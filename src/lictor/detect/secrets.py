@@ -12,16 +12,13 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
-import functools
 import json
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any
-
-import re2
 
 from lictor.detect.base import Hit
 from lictor.detect.checksums import shannon_entropy
+from lictor.detect.triggers import found
 
 __all__ = ["SecretDetector"]
 
@@ -190,48 +187,29 @@ class SecretDetector:
 _SCHEMES = ("Bearer ", "Token ", "Basic ")
 
 
-@functools.cache
-def _trigger_set() -> tuple[Any, tuple[tuple[int, Any], ...]]:
-    """One RE2 set of every literal this detector starts from (provider prefixes, assignment
-    names in any case, authorization schemes), and what each of its patterns stands for:
-    (0, provider index), (1, name) or (2, scheme)."""
-    triggers: list[tuple[int, Any]] = []
-    patterns: list[str] = []
-    for marker, i in _MARKERS:
-        triggers.append((0, i))
-        patterns.append(re.escape(marker))
-    for word in _ASSIGN_WORDS:
-        triggers.append((1, word))
-        patterns.append("(?i)" + re.escape(word))
-    for scheme in _SCHEMES:
-        triggers.append((2, scheme))
-        patterns.append(re.escape(scheme))
-    found = re2.Set.SearchSet()
-    for pattern in patterns:
-        found.Add(pattern)
-    found.Compile()
-    return found, tuple(triggers)
+#: The prefilter's triggers (name, RE2 pattern): every provider prefix, every assignment name in
+#: any case, every authorization scheme (see ``lictor.detect.triggers``).
+TRIGGERS: tuple[tuple[str, str], ...] = (
+    *((f"secrets.marker.{marker}", re.escape(marker)) for marker, _i in _MARKERS),
+    *((f"secrets.word.{word}", "(?i)" + re.escape(word)) for word in _ASSIGN_WORDS),
+    *((f"secrets.scheme.{scheme}", re.escape(scheme)) for scheme in _SCHEMES),
+)
+_MARKER_TRIGGERS = tuple((f"secrets.marker.{marker}", i) for marker, i in _MARKERS)
+_WORD_TRIGGERS = tuple((f"secrets.word.{word}", word) for word in _ASSIGN_WORDS)
+_SCHEME_TRIGGERS = tuple((f"secrets.scheme.{scheme}", scheme) for scheme in _SCHEMES)
 
 
 def _triggered(text: str) -> tuple[list[int], tuple[str, ...], tuple[str, ...]]:
-    """In one pass over ``text``: the providers whose prefixes occur (sorted), the assignment
-    names that may occur (any case, in ``_ASSIGN_WORDS`` order) and the schemes that occur."""
-    found, triggers = _trigger_set()
-    matched = found.Match(text.encode("utf-8", "surrogatepass"))
-    if not matched:
+    """From the prefilter's one pass over ``text``: the providers whose prefixes occur (sorted),
+    the assignment names that may occur (any case, in ``_ASSIGN_WORDS`` order) and the schemes
+    that occur."""
+    present = found(text)
+    if not present:
         return [], (), ()
-    providers: set[int] = set()
-    words: list[str] = []
-    schemes: list[str] = []
-    for index in sorted(matched):
-        kind, value = triggers[index]
-        if kind == 0:
-            providers.add(value)
-        elif kind == 1:
-            words.append(value)
-        else:
-            schemes.append(value)
-    return sorted(providers), tuple(words), tuple(schemes)
+    providers = sorted({i for name, i in _MARKER_TRIGGERS if name in present})
+    words = tuple(word for name, word in _WORD_TRIGGERS if name in present)
+    schemes = tuple(scheme for name, scheme in _SCHEME_TRIGGERS if name in present)
+    return providers, words, schemes
 
 
 def _named(text: str, low: str, words: tuple[str, ...], rest: re.Pattern[str],
