@@ -135,6 +135,8 @@ class InjectionDetector:
     name = "injection"
     version = "1"
     types: tuple[str, ...] = ("injection.*",)
+    #: It folds the text itself: the engine need not scan the folded text with it again.
+    folds_input = True
 
     def __init__(self, *, threshold: float = 0.5, window: int = 300,
                  extra_cues: dict[str, list[str]] | None = None,
