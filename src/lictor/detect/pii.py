@@ -366,8 +366,9 @@ def number_runs(text: str) -> list[tuple[int, int]]:
     runs: list[tuple[int, int]] = []
     if not _has_digit(text):
         pass
-    elif text.isascii():
-        classes = text.encode("ascii").translate(_RUN_CLASS)
+    elif text.isascii() or not any(ch.isdecimal() for run in _NON_ASCII.findall(text) for ch in run):
+        # one byte per character; what is not ASCII is no digit here, and becomes "?" (class "x")
+        classes = text.encode("ascii", "replace").translate(_RUN_CLASS)
         for cluster in _CLUSTER.finditer(classes):
             start, end = cluster.span()
             if (start == 0 or text[start - 1] not in "+(.-/") and classes.count(b"0", start, end) <= 23:
@@ -385,6 +386,7 @@ def number_runs(text: str) -> list[tuple[int, int]]:
 # ``_NUMBER`` lies in one, and the cluster scan has a literal first character (fast to search)
 _RUN_CLASS = bytes(0x30 if chr(i) in "0123456789" else 0x73 if chr(i) in " -.()/" else 0x78 for i in range(256))
 _CLUSTER = re.compile(rb"0(?:s{0,2}0){5,}")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
 def _bounded(text: str, start: int, end: int) -> bool:
