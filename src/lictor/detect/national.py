@@ -25,6 +25,8 @@ TYPES = ("pii.national_id.uk_nino", "pii.national_id.nl_bsn", "pii.national_id.e
 
 _NINO = re.compile(r"(?<![A-Za-z0-9])([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]) ?(\d{2}) ?(\d{2}) ?(\d{2}) ?([A-D])"
                    r"(?![A-Za-z0-9])")
+_UPPER = re.compile(r"[A-Z]")
+_DIGIT_LETTER = re.compile(r"\d-?[A-Za-z]")
 _NINO_BAD_PREFIXES = frozenset({"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"})
 _DNI = re.compile(r"(\d(?<![A-Za-z0-9]\d)\d{7})-?([A-Za-z])(?![A-Za-z0-9])")
 _NIE = re.compile(r"(?<![A-Za-z0-9])([XYZ])-?(\d{7})-?([A-Za-z])(?![A-Za-z0-9])")
@@ -92,9 +94,12 @@ class NationalIdDetector:
             # and only a pattern whose digits the window can hold (a match lies inside the window)
             lo, hi = max(0, start - 3), min(len(text), end + 4)
             digits = sum(map(str.isdecimal, text[lo:hi]))
-            hits.extend(self._nino(text, lo, hi))  # six digits: every run has them
-            if digits >= 7:
-                hits.extend(self._dni(text, lo, hi, nie and digits >= 7, digits >= 8))
+            # a NINO holds capitals; a DNI or NIE a letter right after its digits (a NIE a capital too)
+            upper = _UPPER.search(text, lo, hi) is not None
+            if upper:
+                hits.extend(self._nino(text, lo, hi))  # six digits: every run has them
+            if digits >= 7 and _DIGIT_LETTER.search(text, lo, hi) is not None:
+                hits.extend(self._dni(text, lo, hi, nie and upper, digits >= 8))
             if digits >= 12:
                 hits.extend(self._aadhaar(text, lo, hi))
             if digits >= 13:
