@@ -168,15 +168,16 @@ class PiiDetector:
     # -- IP addresses ---------------------------------------------------------------------------
     @staticmethod
     def _ips(text: str, present: frozenset[str]) -> Iterator[Hit]:
+        chars = _byte_view(text)
         if "pii.ipv4" in present:  # ".d.d." (the hint of an IPv4 address) occurs
-            for m in _IPV4.finditer(text):
+            for m in _ip_matches(text, chars, _IPV4, _IPV4_CLASS, _IPV4_HINT):
                 if not all(len(o) == 1 or (o[0] != "0" and int(o) < 256) for o in m.group().split(".")):
                     continue
                 if _VERSION_BEFORE.search(text, max(0, m.start() - 12), m.start()):  # 1.2.3.4 of a release, Chrome/1.2.3.4
                     continue
                 yield Hit("pii.ip_address", m.start(), m.end(), 0.9)
         if "pii.ipv6" in present:  # "::" or ":h:h:" (the hint of an IPv6 address) occurs
-            for m in _IPV6.finditer(text):
+            for m in _ip_matches(text, chars, _IPV6, _IPV6_CLASS, _IPV6_HINT):
                 candidate = m.group()
                 if candidate.count(":") < 2 or (candidate.count(":") < 7 and "::" not in candidate):
                     continue
@@ -387,6 +388,44 @@ def number_runs(text: str) -> list[tuple[int, int]]:
 _RUN_CLASS = bytes(0x30 if chr(i) in "0123456789" else 0x73 if chr(i) in " -.()/" else 0x78 for i in range(256))
 _CLUSTER = re.compile(rb"0(?:s{0,2}0){5,}")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+def _byte_view(text: str) -> bytes | None:
+    """``text`` as one byte per character (what is not ASCII becomes ``?``), or None when a
+    character that is not ASCII is a decimal digit (``\\d`` would match it)."""
+    if text.isascii():
+        return text.encode("ascii")
+    if any(ch.isdecimal() for run in _NON_ASCII.findall(text) for ch in run):
+        return None
+    return text.encode("ascii", "replace")
+
+
+# IPv4: digits ("d") and dots; IPv6: hex digits and dots ("h") and colons; the rest is " "
+_IPV4_CLASS = bytes(0x64 if chr(i) in "0123456789" else 0x2E if i == 0x2E else 0x20 for i in range(256))
+_IPV6_CLASS = bytes(0x68 if chr(i) in "0123456789abcdefABCDEF." else 0x3A if i == 0x3A else 0x20
+                    for i in range(256))
+# in those classes, what every address holds: ".b.c." of a.b.c.d, two colons with hex between
+_IPV4_HINT = re.compile(rb"\.d{1,3}\.d{1,3}\.")
+_IPV6_HINT = re.compile(rb":h{0,4}:")
+
+
+def _ip_matches(text: str, chars: bytes | None, pattern: re.Pattern[str], table: bytes,
+                hint: re.Pattern[bytes]) -> Iterator[re.Match[str]]:
+    """The matches of ``pattern`` in ``text``, found only in the maximal runs of its characters
+    that hold ``hint`` (each run searched with the character after it, for the look-ahead):
+    every match lies in such a run, and look-behinds see the text before the run."""
+    if chars is None:
+        yield from pattern.finditer(text)
+        return
+    classes = chars.translate(table)
+    found_hint = hint.search(classes)
+    while found_hint is not None:
+        start = classes.rfind(b" ", 0, found_hint.start()) + 1
+        end = classes.find(b" ", found_hint.end())
+        if end == -1:
+            end = len(classes)
+        yield from pattern.finditer(text, start, min(len(classes), end + 1))
+        found_hint = hint.search(classes, end)
 
 
 def _bounded(text: str, start: int, end: int) -> bool:
