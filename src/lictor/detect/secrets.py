@@ -71,6 +71,9 @@ _ASSIGN_WORDS = ("pass", "pwd", "secret", "token", "apikey", "api_key", "api-key
 #: Words that hold ``pass`` and name no password.
 _NOT_PASSWORDS = ("passport", "passage", "passenger", "passing", "passive", "passion", "passed", "passes", "bypass",
                   "compass", "passthrough", "pass_through")
+_NOT_PASSWORD = re.compile("|".join(_NOT_PASSWORDS))
+# the letters that continue a name (``password_hash``)
+_NAME_TAIL = re.compile(r"\w{0,16}")
 _ASSIGNMENT = re.compile(
     r"[\"']?\]?\s{0,5}(?:=|:|=>|:=|\bis\b)\s{0,5}(?P<q>[\"'`]?)(?P<v>[^\s\"'`,;<>(){}\[\]]{8,200})")
 _BEARER = re.compile(r"\s{0,2}(?P<v>[A-Za-z0-9._~+/=-]{16,1024})")  # after "Bearer ", "Token ", "Basic "
@@ -220,14 +223,12 @@ def _named(text: str, low: str, words: tuple[str, ...], rest: re.Pattern[str],
     for word in words:
         i = low.find(word)
         while i != -1:
-            j = i + len(word)
-            while j < len(low) and j - i < len(word) + 16 and (low[j].isalnum() or low[j] == "_"):
-                j += 1
+            j = _NAME_TAIL.match(low, i + len(word)).end()  # type: ignore[union-attr]  # may be empty
             head = i
             while head > 0 and i - head < 32 and (low[head - 1].isalnum() or low[head - 1] in "_-."):
                 head -= 1
             token = low[head:j]
-            if j not in seen and not any(bad in token for bad in _NOT_PASSWORDS) \
+            if j not in seen and _NOT_PASSWORD.search(token) is None \
                     and (name is None or name.search(token)):
                 m = rest.match(text, j)
                 if m is not None:
