@@ -15,7 +15,6 @@ so ordinary text costs one regex pass. It finds English ROT13 only.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 import re
@@ -39,6 +38,7 @@ _CANDIDATES = re.compile(
     r"|(?<![0-9A-Za-z])(?P<hexsep>(?:[0-9A-Fa-f]{2}[ :,]){7,}[0-9A-Fa-f]{2})(?![0-9A-Za-z])"
     r"|(?P<pct>(?:%[0-9A-Fa-f]{2}[^\s%\"'<>]{0,64}){2,}%[0-9A-Fa-f]{2}[^\s%\"'<>]{0,64})"
 )
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
 _PCT_STOP = frozenset(" \t\r\n%\"'<>")
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 _HEX_DIGITS = re.compile(r"[0-9A-Fa-f]{2}")
@@ -79,10 +79,19 @@ def _readable(raw: bytes) -> str | None:
     """``raw`` as text if it is printable UTF-8 (text, or another encoding layer), else None."""
     if len(raw) < _MIN_DECODED:
         return None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    if raw.isascii():
+        text = raw.decode("ascii")
+    else:  # most binary is refused here without raising: a U+FFFD that "raw" does not spell out
+        text = raw.decode("utf-8", "replace")
+        if "\ufffd" in text:
+            if b"\xef\xbf\xbd" not in raw:
+                return None
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+    if text.isprintable():
+        return text
     printable = sum(1 for c in text if c.isprintable() or c in "\n\r\t")
     if printable < len(text) * 0.95:
         return None
@@ -102,9 +111,10 @@ def _decode_b64(run: str) -> str | None:
     urlsafe = "-" in body or "_" in body
     if urlsafe and ("+" in body or "/" in body):
         return None
-    try:
-        raw = (base64.urlsafe_b64decode(padded) if urlsafe
-               else base64.b64decode(padded, validate=True))
+    try:  # what base64.urlsafe_b64decode and base64.b64decode(validate=True) do, without their wrappers
+        data = padded.encode("ascii")
+        raw = (binascii.a2b_base64(data.translate(_URLSAFE)) if urlsafe
+               else binascii.a2b_base64(data, strict_mode=True))
     except (binascii.Error, ValueError):
         return None
     return _readable(raw)
@@ -208,7 +218,7 @@ def _kind(run: str) -> str:
     return "b64"
 
 
-def _b64_runs(data: bytes, classes: bytes) -> Iterator[tuple[int, int, str]]:
+def _b64_runs(data: bytes, classes: bytes) -> Iterator[tuple[int, int, str, str]]:
     """The candidates of ASCII text that can hold only base64 or bare hex runs (no ``%``, no ``\\x``,
     no separated hex pairs): every maximal run of 16 base64 characters or more and up to two ``=``
     after it, exactly what the candidate scan finds there, located by C-speed searches in the
@@ -222,12 +232,12 @@ def _b64_runs(data: bytes, classes: bytes) -> Iterator[tuple[int, int, str]]:
         stop = end
         while stop < len(data) and stop - end < 2 and data[stop] == 0x3D:  # "="
             stop += 1
-        yield start, stop, data[start:stop].decode("ascii")
+        yield start, stop, data[start:stop].decode("ascii"), "b64"
         at = classes.find(_B64_16, stop)
 
 
-def _candidate_runs(text: str, data: bytes) -> Iterator[tuple[int, int, str]] | None:
-    """(start, end, run) of each candidate in ``text`` (``data`` its UTF-8), or None when there is
+def _candidate_runs(text: str, data: bytes) -> Iterator[tuple[int, int, str, str]] | None:
+    """(start, end, run, kind) of each candidate in ``text`` (``data`` its UTF-8), or None when there is
     none (a few C-level passes rule most text out)."""
     ascii_only = len(data) == len(text)
     # one byte per character (every other character becomes "?", in none of the alphabets)
@@ -238,8 +248,8 @@ def _candidate_runs(text: str, data: bytes) -> Iterator[tuple[int, int, str]] | 
     if not (hexsep or escapes):
         return _b64_runs(chars, classes) if _B64_16 in classes else None
     if not ascii_only:
-        return ((m.start(), m.end(), m.group()) for m in _CANDIDATES.finditer(text))
-    return ((m.start(), m.end(), m.group()) for m in _candidates_re2().finditer(text))
+        return ((m.start(), m.end(), m.group(), _kind(m.group())) for m in _CANDIDATES.finditer(text))
+    return ((m.start(), m.end(), m.group(), _kind(m.group())) for m in _candidates_re2().finditer(text))
 
 
 def _scan(text: str, depth: int, budget: list[int]) -> Iterator[tuple[int, int, str, str]]:
@@ -247,10 +257,9 @@ def _scan(text: str, depth: int, budget: list[int]) -> Iterator[tuple[int, int, 
     runs = _candidate_runs(text, data)
     if runs is None:
         return
-    for start, match_end, run in runs:
+    for start, match_end, run, kind in runs:
         if budget[0] <= 0:
             return
-        kind = _kind(run)
         if kind == "pct":  # take in the word the first escape is glued to
             floor = max(0, start - 64)
             while start > floor and text[start - 1] not in _PCT_STOP:
