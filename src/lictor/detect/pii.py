@@ -63,6 +63,8 @@ TRIGGERS: tuple[tuple[str, str], ...] = (
     ("pii.ipv6", r"::|:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:"),
     ("pii.iban", r"(?:^|[^A-Za-z0-9])[A-Z][A-Z]\p{Nd}\p{Nd}"),
     ("pii.passport", r"(?i)passport|reisepass|passeport|pasaporte|paspoort"),
+    # the words of _PHONE_KEY without its boundaries; U+0130 and U+0131 match "i" in Python's re.I
+    ("pii.phone_key", r"(?i)phone|tel|cell|call|fax|whatsapp|sms|text me|contact|mob[i\x{130}\x{131}]le"),
 )
 _VERSION_BEFORE = re.compile(r"(?:\bv|version|ver\.?|release|build|rv:|[A-Za-z]/)\s{0,3}\Z", re.I)
 _PASSPORT_WORDS = ("passport", "reisepass", "passeport", "pasaporte", "paspoort")
@@ -140,7 +142,7 @@ class PiiDetector:
             cards = list(self._cards(text, runs))
             hits.extend(ibans)
             hits.extend(cards)
-            hits.extend(self._numbers(text, runs, _Spans(h for h in (*ibans, *cards))))
+            hits.extend(self._numbers(text, runs, _Spans(h for h in (*ibans, *cards)), present))
             if "pii.passport" in present:
                 low = text.lower()
                 if any(word in low for word in _PASSPORT_WORDS):
@@ -208,7 +210,8 @@ class PiiDetector:
                 continue
             yield Hit("pii.credit_card", m.start(), m.end(), 0.97)
 
-    def _numbers(self, text: str, runs: Sequence[tuple[int, int]], taken: _Spans) -> Iterator[Hit]:
+    def _numbers(self, text: str, runs: Sequence[tuple[int, int]], taken: _Spans,
+                 present: frozenset[str]) -> Iterator[Hit]:
         for start, end in runs:
             if taken.overlaps(start, end):
                 continue  # inside an IBAN or a card number
@@ -219,11 +222,13 @@ class PiiDetector:
             if ssn is not None and _ssn_valid(ssn) and (ssn.group(2) or _keyword_before(_SSN_KEY, text, start)):
                 yield Hit("pii.us_ssn", start, end, 0.95 if ssn.group(2) else 0.9)
                 continue
-            score = self._phone(text, start, raw)
+            score = self._phone(text, start, raw, "pii.phone_key" in present)
             if score:
                 yield Hit("pii.phone", start, end, score)
 
-    def _phone(self, text: str, start: int, raw: str) -> float:
+    def _phone(self, text: str, start: int, raw: str, named: bool = True) -> float:
+        """The score of ``raw`` at ``start`` as a phone number, 0 if it is none (``named``: a word
+        naming a phone may occur in the text)."""
         digits = sum(map(str.isdigit, raw))
         if not 7 <= digits <= 15 or raw.count(".") > 2:
             return 0.0
@@ -231,7 +236,7 @@ class PiiDetector:
         separated = digits < len(raw) - raw.startswith("+")
         # a national number without a word naming it must be formatted and have ten digits or more
         plain = not international and (self._phone_keywords_only or not separated or digits < 10)
-        keyword = (plain or not international) and _keyword_before(_PHONE_KEY, text, start, 32)
+        keyword = (plain or not international) and named and _keyword_before(_PHONE_KEY, text, start, 32)
         if plain and not keyword:
             return 0.0
         if not international and _looks_like_date(raw):
