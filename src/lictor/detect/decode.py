@@ -25,6 +25,8 @@ from urllib.parse import unquote_to_bytes
 
 import re2
 
+from lictor.detect.triggers import everything, found
+
 __all__ = ["MAX_DEPTH", "Segment", "segments"]
 
 MAX_DEPTH = 2
@@ -137,12 +139,19 @@ def _decode(kind: str, run: str) -> tuple[str, str | None]:
     return "url", _readable(unquote_to_bytes(run.replace("+", " ")))
 
 
+#: The prefilter's triggers (name, RE2 pattern): each ROT13 form of a common word, as a word.
+TRIGGERS: tuple[tuple[str, str], ...] = tuple(
+    (f"decode.rot13.{cue}", f"(?i)(?:^|[^a-z]){cue}(?:[^a-z]|$)") for cue in _ROT13_CUES)
+_ROT13_NAMES = tuple(name for name, _pattern in TRIGGERS)
+
+
 @functools.cache
 def _rot13_cues() -> Any:
-    """Which ROT13 forms of common words occur (as words), in one RE2 pass."""
+    """Which ROT13 forms of common words occur (as words), in one RE2 pass (for text the
+    prefilter cannot read)."""
     cues = re2.Set.SearchSet()
-    for cue in _ROT13_CUES:
-        cues.Add(f"(?i)(?:^|[^a-z]){cue}(?:[^a-z]|$)")
+    for _name, pattern in TRIGGERS:
+        cues.Add(pattern)
     cues.Compile()
     return cues
 
@@ -151,7 +160,11 @@ def _rot13(text: str, data: bytes) -> Iterator[Segment]:
     """Runs of words without a common English word among them, of which at least three rotate to
     common English words; looked for only around the places where two or more different ROT13
     forms of common words occur."""
-    present = [_ROT13_CUES[i] for i in _rot13_cues().Match(data) or ()]
+    named = found(text)
+    if named is everything():  # not valid Unicode: ask the cues themselves
+        present = [_ROT13_CUES[i] for i in _rot13_cues().Match(data) or ()]
+    else:
+        present = [cue for name, cue in zip(_ROT13_NAMES, _ROT13_CUES, strict=True) if name in named]
     if len(present) < 2:
         return
     folded = text.lower()
