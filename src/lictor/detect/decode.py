@@ -15,7 +15,6 @@ so ordinary text costs one regex pass. It finds English ROT13 only.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 import re
@@ -25,6 +24,8 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import re2
+
+from lictor.detect.triggers import everything, found
 
 __all__ = ["MAX_DEPTH", "Segment", "segments"]
 
@@ -39,6 +40,7 @@ _CANDIDATES = re.compile(
     r"|(?<![0-9A-Za-z])(?P<hexsep>(?:[0-9A-Fa-f]{2}[ :,]){7,}[0-9A-Fa-f]{2})(?![0-9A-Za-z])"
     r"|(?P<pct>(?:%[0-9A-Fa-f]{2}[^\s%\"'<>]{0,64}){2,}%[0-9A-Fa-f]{2}[^\s%\"'<>]{0,64})"
 )
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
 _PCT_STOP = frozenset(" \t\r\n%\"'<>")
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 _HEX_DIGITS = re.compile(r"[0-9A-Fa-f]{2}")
@@ -49,6 +51,9 @@ _B64_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-
 _B64_CLASS = bytes(0x61 if chr(i) in _B64_CHARS else 0x20 for i in range(256))
 _HEX_CLASS = bytes(0x68 if chr(i) in "0123456789abcdefABCDEF" else 0x73 if chr(i) in " :," else 0x2E
                    for i in range(256))
+_B64_16 = b"a" * 16
+# a %-escape: the %-encoded alternative needs three of them
+_PCT_ESC = re.compile(rb"%[0-9A-Fa-f]{2}")
 _ROT13_CUES = ("gur", "naq", "lbh", "lbhe", "gb", "vf", "bs", "nyy", "ner", "guvf", "gung", "jvgu", "sbe",
                "zl", "nal", "abj", "vtaber", "vafgehpgvbaf")
 _COMMON = frozenset((
@@ -76,10 +81,19 @@ def _readable(raw: bytes) -> str | None:
     """``raw`` as text if it is printable UTF-8 (text, or another encoding layer), else None."""
     if len(raw) < _MIN_DECODED:
         return None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    if raw.isascii():
+        text = raw.decode("ascii")
+    else:  # most binary is refused here without raising: a U+FFFD that "raw" does not spell out
+        text = raw.decode("utf-8", "replace")
+        if "\ufffd" in text:
+            if b"\xef\xbf\xbd" not in raw:
+                return None
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+    if text.isprintable():
+        return text
     printable = sum(1 for c in text if c.isprintable() or c in "\n\r\t")
     if printable < len(text) * 0.95:
         return None
@@ -99,9 +113,10 @@ def _decode_b64(run: str) -> str | None:
     urlsafe = "-" in body or "_" in body
     if urlsafe and ("+" in body or "/" in body):
         return None
-    try:
-        raw = (base64.urlsafe_b64decode(padded) if urlsafe
-               else base64.b64decode(padded, validate=True))
+    try:  # what base64.urlsafe_b64decode and base64.b64decode(validate=True) do, without their wrappers
+        data = padded.encode("ascii")
+        raw = (binascii.a2b_base64(data.translate(_URLSAFE)) if urlsafe
+               else binascii.a2b_base64(data, strict_mode=True))
     except (binascii.Error, ValueError):
         return None
     return _readable(raw)
@@ -124,12 +139,19 @@ def _decode(kind: str, run: str) -> tuple[str, str | None]:
     return "url", _readable(unquote_to_bytes(run.replace("+", " ")))
 
 
+#: The prefilter's triggers (name, RE2 pattern): each ROT13 form of a common word, as a word.
+TRIGGERS: tuple[tuple[str, str], ...] = tuple(
+    (f"decode.rot13.{cue}", f"(?i)(?:^|[^a-z]){cue}(?:[^a-z]|$)") for cue in _ROT13_CUES)
+_ROT13_NAMES = tuple(name for name, _pattern in TRIGGERS)
+
+
 @functools.cache
 def _rot13_cues() -> Any:
-    """Which ROT13 forms of common words occur (as words), in one RE2 pass."""
+    """Which ROT13 forms of common words occur (as words), in one RE2 pass (for text the
+    prefilter cannot read)."""
     cues = re2.Set.SearchSet()
-    for cue in _ROT13_CUES:
-        cues.Add(f"(?i)(?:^|[^a-z]){cue}(?:[^a-z]|$)")
+    for _name, pattern in TRIGGERS:
+        cues.Add(pattern)
     cues.Compile()
     return cues
 
@@ -138,7 +160,11 @@ def _rot13(text: str, data: bytes) -> Iterator[Segment]:
     """Runs of words without a common English word among them, of which at least three rotate to
     common English words; looked for only around the places where two or more different ROT13
     forms of common words occur."""
-    present = [_ROT13_CUES[i] for i in _rot13_cues().Match(data) or ()]
+    named = found(text)
+    if named is everything():  # not valid Unicode: ask the cues themselves
+        present = [_ROT13_CUES[i] for i in _rot13_cues().Match(data) or ()]
+    else:
+        present = [cue for name, cue in zip(_ROT13_NAMES, _ROT13_CUES, strict=True) if name in named]
     if len(present) < 2:
         return
     folded = text.lower()
@@ -180,12 +206,6 @@ def _rot13_runs(text: str, lo: int, hi: int) -> Iterator[Segment]:
         yield Segment(first, last, "rot13", text[first:last].translate(_ROT13))
 
 
-def _may_hold_encoding(data: bytes) -> bool:
-    """Whether ``data`` has anything the candidate scan could find (a few C-speed passes)."""
-    return (b"%" in data or b"\\x" in data or b"a" * 16 in data.translate(_B64_CLASS)
-            or b"hhshhshhshhshhshhshh" in data.translate(_HEX_CLASS))
-
-
 @functools.cache
 def _candidates_re2() -> Any:
     """The candidate scan for ASCII text in RE2 (a DFA pass instead of a backtracking one): the
@@ -211,21 +231,53 @@ def _kind(run: str) -> str:
     return "b64"
 
 
+def _b64_runs(data: bytes, classes: bytes) -> Iterator[tuple[int, int, str, str]]:
+    """The candidates of ASCII text that can hold only base64 or bare hex runs (no ``%``, no ``\\x``,
+    no separated hex pairs): every maximal run of 16 base64 characters or more and up to two ``=``
+    after it, exactly what the candidate scan finds there, located by C-speed searches in the
+    character classes of ``data`` (base64 character or not) instead of a regex pass."""
+    at = classes.find(_B64_16)
+    while at != -1:
+        start = classes.rfind(b" ", 0, at) + 1
+        end = classes.find(b" ", at)
+        if end == -1:
+            end = len(classes)
+        stop = end
+        while stop < len(data) and stop - end < 2 and data[stop] == 0x3D:  # "="
+            stop += 1
+        yield start, stop, data[start:stop].decode("ascii"), "b64"
+        at = classes.find(_B64_16, stop)
+
+
+def _candidate_runs(text: str, data: bytes) -> Iterator[tuple[int, int, str, str]] | None:
+    """(start, end, run, kind) of each candidate in ``text`` (``data`` its UTF-8), or None when there is
+    none (a few C-level passes rule most text out)."""
+    ascii_only = len(data) == len(text)
+    # one byte per character (every other character becomes "?", in none of the alphabets)
+    chars = data if ascii_only else text.encode("ascii", "replace")
+    classes = chars.translate(_B64_CLASS)
+    hexsep = b"hhshhshhshhshhshhshh" in chars.translate(_HEX_CLASS)
+    escapes = b"\\x" in chars or _PCT_ESC.search(chars) is not None
+    if not (hexsep or escapes):
+        return _b64_runs(chars, classes) if _B64_16 in classes else None
+    if not ascii_only:
+        return ((m.start(), m.end(), m.group(), _kind(m.group())) for m in _CANDIDATES.finditer(text))
+    return ((m.start(), m.end(), m.group(), _kind(m.group())) for m in _candidates_re2().finditer(text))
+
+
 def _scan(text: str, depth: int, budget: list[int]) -> Iterator[tuple[int, int, str, str]]:
     data = text.encode("utf-8", "surrogatepass")
-    if not _may_hold_encoding(data):
+    runs = _candidate_runs(text, data)
+    if runs is None:
         return
-    matches = _candidates_re2().finditer(text) if len(data) == len(text) else _CANDIDATES.finditer(text)
-    for match in matches:
+    for start, match_end, run, kind in runs:
         if budget[0] <= 0:
             return
-        start, run = match.start(), match.group()
-        kind = _kind(run)
         if kind == "pct":  # take in the word the first escape is glued to
             floor = max(0, start - 64)
             while start > floor and text[start - 1] not in _PCT_STOP:
                 start -= 1
-            run = text[start:match.end()]
+            run = text[start:match_end]
         encoding, decoded = _decode(kind, run)
         if decoded is None or decoded == run:
             continue
@@ -233,10 +285,10 @@ def _scan(text: str, depth: int, budget: list[int]) -> Iterator[tuple[int, int, 
         if budget[0] < 0:
             decoded = decoded[: len(decoded) + budget[0]]
         if _wordy(decoded):
-            yield start, match.end(), encoding, decoded
+            yield start, match_end, encoding, decoded
         if depth + 1 < MAX_DEPTH:
             for _, _, inner, again in _scan(decoded, depth + 1, budget):
-                yield start, match.end(), f"{encoding}/{inner}", again
+                yield start, match_end, f"{encoding}/{inner}", again
 
 
 def segments(text: str, budget: int = 65536) -> Iterator[Segment]:

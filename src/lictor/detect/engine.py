@@ -79,6 +79,9 @@ class Scanner:
 
             self._allow_patterns = [re2.compile(p) for p in self._allow.patterns]
         self.decode_budget = decode_budget
+        # the detectors that fold the text themselves (``folds_input``) would find in the folded
+        # text exactly what they found in the raw one (folding is idempotent): not run again
+        self._refold = tuple(d for d in self.detectors if not getattr(d, "folds_input", False))
         #: Shorter strings are not scanned: no detector here can find anything in them.
         self.min_length = min((int(getattr(d, "min_length", 1)) for d in self.detectors), default=1)
 
@@ -123,7 +126,7 @@ class Scanner:
                 found.append((hit, detector))
         folded = fold(text)
         if folded.text != text:
-            for detector in self.detectors:
+            for detector in self._refold:
                 for hit in detector.scan(folded.text):
                     start, end = folded.span(hit.start, hit.end)
                     found.append((Hit(hit.type, start, end, hit.score), detector))

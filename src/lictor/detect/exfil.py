@@ -48,6 +48,10 @@ _TRACKING = re.compile(
     re.IGNORECASE)
 
 
+#: A URL's (host, path, query, fragment), None when it has no host.
+_Parts = tuple[str, str, str, str] | None
+
+
 def _host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
     for rule in allowed:
         if rule.startswith("*."):
@@ -111,39 +115,41 @@ class ExfilDetector:
             return []
         hits: list[Hit] = []
         images: list[tuple[int, int]] = []
-        for pattern in (_MD_IMAGE, _HTML_IMAGE):
-            for match in pattern.finditer(text):
-                score = self._url_score(match.group("url"), image=True)
-                images.append(match.span("url"))
-                if score >= self.threshold:
-                    hits.append(Hit("exfil.markdown_image", match.start(), match.end(), score))
-        for match in _LINK.finditer(text):
+        # each pattern runs once; its matches serve the image, link and DNS checks
+        parsed: dict[str, _Parts] = {}
+        image_matches = [*_MD_IMAGE.finditer(text), *(_HTML_IMAGE.finditer(text) if "<" in text else ())]
+        link_matches = list(_LINK.finditer(text))
+        for match in image_matches:
+            score = self._url_score(match.group("url"), parsed, image=True)
+            images.append(match.span("url"))
+            if score >= self.threshold:
+                hits.append(Hit("exfil.markdown_image", match.start(), match.end(), score))
+        for match in link_matches:
             if any(s <= match.start() < e for s, e in images):
                 continue
             url = match.group("url").rstrip(".,;:!?")
-            score = self._url_score(url, image=False)
+            score = self._url_score(url, parsed, image=False)
             if score >= self.threshold:
                 hits.append(Hit("exfil.link", match.start(), match.start() + len(url), score))
-        for match in [*_MD_IMAGE.finditer(text), *_HTML_IMAGE.finditer(text), *_LINK.finditer(text)]:
-            dns = self._dns_score(match.group("url"))
+        for match in (*image_matches, *link_matches):
+            dns = self._dns_score(match.group("url"), parsed)
             if dns >= self.threshold:
                 hits.append(Hit("exfil.dns", match.start("url"), match.end("url"), dns))
         return _dedupe(hits)
 
-    def _split(self, url: str) -> tuple[str, str, str, str] | None:
-        if url.startswith("//"):
-            url = "https:" + url
-        try:
-            parts = urlsplit(url)
-            host = (parts.hostname or "").rstrip(".")
-        except ValueError:
+    def _split(self, url: str, parsed: dict[str, _Parts]) -> tuple[str, str, str, str] | None:
+        """``url`` parsed (once per scan: the image or link check and the DNS check share it),
+        None when it has no host or its host is allowed."""
+        if url in parsed:
+            split = parsed[url]
+        else:
+            split = parsed[url] = _parse(url)
+        if split is None or _host_allowed(split[0], self.allowed_hosts):
             return None
-        if not host or _host_allowed(host, self.allowed_hosts):
-            return None
-        return host, parts.path, parts.query, parts.fragment
+        return split
 
-    def _url_score(self, url: str, *, image: bool) -> float:
-        split = self._split(url)
+    def _url_score(self, url: str, parsed: dict[str, _Parts], *, image: bool) -> float:
+        split = self._split(url, parsed)
         if split is None:
             return 0.0
         _, path, query, fragment = split
@@ -163,8 +169,8 @@ class ExfilDetector:
             best = max(best, _value_score(fragment, in_path=True))
         return best
 
-    def _dns_score(self, url: str) -> float:
-        split = self._split(url)
+    def _dns_score(self, url: str, parsed: dict[str, _Parts]) -> float:
+        split = self._split(url, parsed)
         if split is None:
             return 0.0
         labels = split[0].lower().split(".")
@@ -172,6 +178,20 @@ class ExfilDetector:
             if _DATA_LABEL.fullmatch(label) and sum(c.isdigit() for c in label) >= 4:
                 return 0.7
         return 0.0
+
+
+def _parse(url: str) -> tuple[str, str, str, str] | None:
+    """(host, path, query, fragment) of ``url``, None without a host."""
+    if url.startswith("//"):
+        url = "https:" + url
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").rstrip(".")
+    except ValueError:
+        return None
+    if not host:
+        return None
+    return host, parts.path, parts.query, parts.fragment
 
 
 def _dedupe(hits: list[Hit]) -> list[Hit]:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from lictor.detect.base import Hit
 from lictor.detect.checksums import dni_letter, eleven_proof, mod11_10_valid, verhoeff_valid
 from lictor.detect.pii import number_runs
+from lictor.detect.triggers import found
 
 __all__ = ["NationalIdDetector"]
 
@@ -24,6 +25,8 @@ TYPES = ("pii.national_id.uk_nino", "pii.national_id.nl_bsn", "pii.national_id.e
 
 _NINO = re.compile(r"(?<![A-Za-z0-9])([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]) ?(\d{2}) ?(\d{2}) ?(\d{2}) ?([A-D])"
                    r"(?![A-Za-z0-9])")
+_UPPER = re.compile(r"[A-Z]")
+_DIGIT_LETTER = re.compile(r"\d-?[A-Za-z]")
 _NINO_BAD_PREFIXES = frozenset({"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"})
 _DNI = re.compile(r"(\d(?<![A-Za-z0-9]\d)\d{7})-?([A-Za-z])(?![A-Za-z0-9])")
 _NIE = re.compile(r"(?<![A-Za-z0-9])([XYZ])-?(\d{7})-?([A-Za-z])(?![A-Za-z0-9])")
@@ -35,6 +38,12 @@ _ELEVEN = re.compile(r"[1-9](?<![\w./-][1-9])(?:\d(?: ?\d{3}){3}|\d{10})(?![\w]|
 _BSN_WORDS = ("bsn", "burgerservicenummer", "sofi", "citizen service number")
 _AADHAAR_WORDS = ("aadhaar", "aadhar", "uidai", "uid")
 _DE_TAX_WORDS = ("steuer", "idnr", "tax id", "tin", "identifikationsnummer")
+#: The prefilter's triggers (name, RE2 pattern): the words that let BSN and German tax ids be
+#: reported, in any case.
+TRIGGERS: tuple[tuple[str, str], ...] = (
+    ("national.bsn", "(?i)" + "|".join(_BSN_WORDS)),
+    ("national.de_tax", "(?i)" + "|".join(_DE_TAX_WORDS)),
+)
 _BSN_KEY = re.compile(r"\b(?:bsn|burgerservicenummer|sofi(?:nummer)?|citizen service number)\b", re.I)
 _AADHAAR_KEY = re.compile(r"\b(?:aadhaar|aadhar|uidai|uid)\b", re.I)
 _DE_TAX_KEY = re.compile(r"\b(?:steuer-?id(?:entifikationsnummer)?|steuerliche identifikationsnummer|idnr|"
@@ -72,22 +81,35 @@ class NationalIdDetector:
         runs = number_runs(text)  # every number here has six digits or more
         if not runs:
             return ()
-        low = text.lower()
-        bsn = any(w in low for w in _BSN_WORDS)
-        de_tax = any(w in low for w in _DE_TAX_WORDS)
+        present = found(text)
+        bsn = de_tax = False
+        if "national.bsn" in present or "national.de_tax" in present:
+            low = text.lower()
+            bsn = any(w in low for w in _BSN_WORDS)
+            de_tax = any(w in low for w in _DE_TAX_WORDS)
         hits: list[Hit] = []
         nie = any(c in text for c in "XYZ")
         for start, end in runs:
-            # each pattern is tried around this run only: a letter or two may sit before or after it
+            # each pattern is tried around this run only: a letter or two may sit before or after it,
+            # and only a pattern whose digits the window can hold (a match lies inside the window)
             lo, hi = max(0, start - 3), min(len(text), end + 4)
-            hits.extend(self._nino(text, lo, hi))
-            hits.extend(self._dni(text, lo, hi, nie))
-            hits.extend(self._aadhaar(text, lo, hi))
-            hits.extend(self._nir(text, lo, hi))
-            if bsn:
+            digits = sum(map(str.isdecimal, text[lo:hi]))
+            # a NINO holds capitals; a DNI or NIE a letter right after its digits (a NIE a capital too)
+            upper = _UPPER.search(text, lo, hi) is not None
+            if upper:
+                hits.extend(self._nino(text, lo, hi))  # six digits: every run has them
+            if digits >= 7 and _DIGIT_LETTER.search(text, lo, hi) is not None:
+                hits.extend(self._dni(text, lo, hi, nie and upper, digits >= 8))
+            if digits >= 12:
+                hits.extend(self._aadhaar(text, lo, hi))
+            if digits >= 13:
+                hits.extend(self._nir(text, lo, hi))
+            if bsn and digits >= 9:
                 hits.extend(self._bsn(text, lo, hi))
-            if de_tax:
+            if de_tax and digits >= 11:
                 hits.extend(self._de_tax(text, lo, hi))
+        if len(hits) < 2:
+            return hits
         return sorted(set(hits), key=lambda h: (h.start, h.end, h.type))
 
     @staticmethod
@@ -99,8 +121,8 @@ class NationalIdDetector:
             yield Hit("pii.national_id.uk_nino", m.start(), m.end(), 0.9)
 
     @staticmethod
-    def _dni(text: str, lo: int, hi: int, nie: bool) -> Iterator[Hit]:
-        for m in _DNI.finditer(text, lo, hi):
+    def _dni(text: str, lo: int, hi: int, nie: bool, dni: bool = True) -> Iterator[Hit]:
+        for m in _DNI.finditer(text, lo, hi) if dni else ():
             if dni_letter(int(m.group(1))) == m.group(2).upper():
                 yield Hit("pii.national_id.es_dni", m.start(), m.end(), 0.95)
         for m in _NIE.finditer(text, lo, hi) if nie else ():

@@ -159,10 +159,23 @@ def _fold_char(ch: str) -> str:
     return out
 
 
+_LAST: list[Folded] = []
+
+
 def fold(text: str) -> Folded:
-    """Fold ``text`` for detection, keeping the map back to ``text``."""
+    """Fold ``text`` for detection, keeping the map back to ``text``. The last text's folding is
+    kept: the engine and the detectors that fold for themselves fold the same string in turn."""
     if text.isascii():
         return Folded(text, text)
+    last = _LAST[0] if _LAST else None
+    if last is not None and last.original is text:
+        return last
+    folded = _fold(text)
+    _LAST[:] = [folded]
+    return folded
+
+
+def _fold(text: str) -> Folded:
     pieces: list[str] = []
     folded_at: list[int] = []
     original_at: list[int] = []

@@ -17,6 +17,7 @@ from typing import Any
 
 from lictor.detect.base import Hit
 from lictor.detect.checksums import iban_valid, luhn_valid
+from lictor.detect.triggers import found
 
 __all__ = ["PiiDetector"]
 
@@ -54,8 +55,17 @@ _NATIONAL_DIGITS = {
 _NANP_WRITTEN = re.compile(r"(?:\+1[ .-]?|001[ .-]|1[ .-])?(?:\(\d{3}\) ?\d{3}[-.]|\d{3}([-.])\d{3}\1|\d{3} \d{3} )\d{4}")
 _NANP_DIGITS = re.compile(r"(?:\+?1)?[2-9]\d{9}")
 _EXTENSION = re.compile(r" ?(?:x|ext\.?|extension) ?\d{1,6}(?!\w)", re.I)
-_IPV4_HINT = re.compile(r"\.\d{1,3}\.\d{1,3}\.")  # starts with a literal: fast to rule a text out
-_IPV6_HINT = re.compile(r"::|:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:")
+#: The prefilter's triggers (name, RE2 pattern; ``\p{Nd}`` is Python's ``\d``), each necessary for
+#: what it names: the hints of IPv4 and IPv6 addresses, the start of an IBAN (two capitals after
+#: no letter or digit, two digits), a word naming a passport (any case).
+TRIGGERS: tuple[tuple[str, str], ...] = (
+    ("pii.ipv4", r"\.\p{Nd}{1,3}\.\p{Nd}{1,3}\."),
+    ("pii.ipv6", r"::|:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:"),
+    ("pii.iban", r"(?:^|[^A-Za-z0-9])[A-Z][A-Z]\p{Nd}\p{Nd}"),
+    ("pii.passport", r"(?i)passport|reisepass|passeport|pasaporte|paspoort"),
+    # the words of _PHONE_KEY without its boundaries; U+0130 and U+0131 match "i" in Python's re.I
+    ("pii.phone_key", r"(?i)phone|tel|cell|call|fax|whatsapp|sms|text me|contact|mob[i\x{130}\x{131}]le"),
+)
 _VERSION_BEFORE = re.compile(r"(?:\bv|version|ver\.?|release|build|rv:|[A-Za-z]/)\s{0,3}\Z", re.I)
 _PASSPORT_WORDS = ("passport", "reisepass", "passeport", "pasaporte", "paspoort")
 _PASSPORT_KEY = re.compile("|".join(_PASSPORT_WORDS), re.I)
@@ -117,23 +127,26 @@ class PiiDetector:
                  phone_keywords_only: bool = False) -> None:
         self._regions = tuple(str(r).upper() for r in phone_regions)
         self._phone_keywords_only = phone_keywords_only
+        self._phone_cache = False
 
     def scan(self, text: str) -> Iterable[Hit]:
         hits: list[Hit] = []
         if "@" in text:
             hits.extend(self._emails(text))
-        if "." in text or ":" in text:
-            hits.extend(self._ips(text))
+        present = found(text)
+        if "pii.ipv4" in present or "pii.ipv6" in present:
+            hits.extend(self._ips(text, present))
         runs = number_runs(text)
         if runs or _has_digit(text):
-            ibans = list(self._ibans(text))
+            ibans = list(self._ibans(text)) if "pii.iban" in present else []
             cards = list(self._cards(text, runs))
             hits.extend(ibans)
             hits.extend(cards)
-            hits.extend(self._numbers(text, runs, _Spans(h for h in (*ibans, *cards))))
-            low = text.lower()
-            if any(word in low for word in _PASSPORT_WORDS):
-                hits.extend(self._passports(text))
+            hits.extend(self._numbers(text, runs, _Spans(h for h in (*ibans, *cards)), present))
+            if "pii.passport" in present:
+                low = text.lower()
+                if any(word in low for word in _PASSPORT_WORDS):
+                    hits.extend(self._passports(text))
         return hits
 
     # -- e-mail ----------------------------------------------------------------------------------
@@ -156,16 +169,17 @@ class PiiDetector:
 
     # -- IP addresses ---------------------------------------------------------------------------
     @staticmethod
-    def _ips(text: str) -> Iterator[Hit]:
-        if _IPV4_HINT.search(text):
-            for m in _IPV4.finditer(text):
+    def _ips(text: str, present: frozenset[str]) -> Iterator[Hit]:
+        chars = _byte_view(text)
+        if "pii.ipv4" in present:  # ".d.d." (the hint of an IPv4 address) occurs
+            for m in _ip_matches(text, chars, _IPV4, _IPV4_CLASS, _IPV4_HINT):
                 if not all(len(o) == 1 or (o[0] != "0" and int(o) < 256) for o in m.group().split(".")):
                     continue
                 if _VERSION_BEFORE.search(text, max(0, m.start() - 12), m.start()):  # 1.2.3.4 of a release, Chrome/1.2.3.4
                     continue
                 yield Hit("pii.ip_address", m.start(), m.end(), 0.9)
-        if _IPV6_HINT.search(text):
-            for m in _IPV6.finditer(text):
+        if "pii.ipv6" in present:  # "::" or ":h:h:" (the hint of an IPv6 address) occurs
+            for m in _ip_matches(text, chars, _IPV6, _IPV6_CLASS, _IPV6_HINT):
                 candidate = m.group()
                 if candidate.count(":") < 2 or (candidate.count(":") < 7 and "::" not in candidate):
                     continue
@@ -196,7 +210,8 @@ class PiiDetector:
                 continue
             yield Hit("pii.credit_card", m.start(), m.end(), 0.97)
 
-    def _numbers(self, text: str, runs: Sequence[tuple[int, int]], taken: _Spans) -> Iterator[Hit]:
+    def _numbers(self, text: str, runs: Sequence[tuple[int, int]], taken: _Spans,
+                 present: frozenset[str]) -> Iterator[Hit]:
         for start, end in runs:
             if taken.overlaps(start, end):
                 continue  # inside an IBAN or a card number
@@ -207,11 +222,13 @@ class PiiDetector:
             if ssn is not None and _ssn_valid(ssn) and (ssn.group(2) or _keyword_before(_SSN_KEY, text, start)):
                 yield Hit("pii.us_ssn", start, end, 0.95 if ssn.group(2) else 0.9)
                 continue
-            score = self._phone(text, start, raw)
+            score = self._phone(text, start, raw, "pii.phone_key" in present)
             if score:
                 yield Hit("pii.phone", start, end, score)
 
-    def _phone(self, text: str, start: int, raw: str) -> float:
+    def _phone(self, text: str, start: int, raw: str, named: bool = True) -> float:
+        """The score of ``raw`` at ``start`` as a phone number, 0 if it is none (``named``: a word
+        naming a phone may occur in the text)."""
         digits = sum(map(str.isdigit, raw))
         if not 7 <= digits <= 15 or raw.count(".") > 2:
             return 0.0
@@ -219,7 +236,7 @@ class PiiDetector:
         separated = digits < len(raw) - raw.startswith("+")
         # a national number without a word naming it must be formatted and have ten digits or more
         plain = not international and (self._phone_keywords_only or not separated or digits < 10)
-        keyword = (plain or not international) and _keyword_before(_PHONE_KEY, text, start, 32)
+        keyword = (plain or not international) and named and _keyword_before(_PHONE_KEY, text, start, 32)
         if plain and not keyword:
             return 0.0
         if not international and _looks_like_date(raw):
@@ -255,6 +272,13 @@ class PiiDetector:
     def _lib(self) -> Any:
         import phonenumbers  # loaded on first use: its metadata is large
 
+        if not self._phone_cache:
+            # keep its compiled metadata patterns rather than recompile those that drop out of
+            # the re module's bounded cache (versions without the switch keep that behaviour)
+            enable = getattr(getattr(phonenumbers, "re_util", None), "enable_pattern_cache", None)
+            if enable is not None:
+                enable()
+            self._phone_cache = True
         return phonenumbers
 
     # -- IBAN --------------------------------------------------------------------------------------
@@ -345,9 +369,68 @@ def number_runs(text: str) -> list[tuple[int, int]]:
     cached = _RUNS_CACHE[0] if _RUNS_CACHE else None
     if cached is not None and cached[0] is text:
         return cached[1]
-    runs = [m.span() for m in _NUMBER.finditer(text)] if _has_digit(text) else []
+    runs: list[tuple[int, int]] = []
+    if not _has_digit(text):
+        pass
+    elif text.isascii() or not any(ch.isdecimal() for run in _NON_ASCII.findall(text) for ch in run):
+        # one byte per character; what is not ASCII is no digit here, and becomes "?" (class "x")
+        classes = text.encode("ascii", "replace").translate(_RUN_CLASS)
+        for cluster in _CLUSTER.finditer(classes):
+            start, end = cluster.span()
+            if (start == 0 or text[start - 1] not in "+(.-/") and classes.count(b"0", start, end) <= 23:
+                runs.append((start, end))  # nothing before it that a run may take in or that stops one
+            else:  # a run lies inside the cluster, with the "+" or "(" that may open it
+                runs.extend(m.span() for m in _NUMBER.finditer(text, max(0, start - 2), end))
+    else:
+        runs = [m.span() for m in _NUMBER.finditer(text)]
     _RUNS_CACHE[:] = [(text, runs)]
     return runs
+
+
+# digits ("0"), the separators a run allows between them ("s") and the rest ("x"), byte by byte;
+# a cluster is six digits or more with at most two separators between neighbours: every run of
+# ``_NUMBER`` lies in one, and the cluster scan has a literal first character (fast to search)
+_RUN_CLASS = bytes(0x30 if chr(i) in "0123456789" else 0x73 if chr(i) in " -.()/" else 0x78 for i in range(256))
+_CLUSTER = re.compile(rb"0(?:s{0,2}0){5,}")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+def _byte_view(text: str) -> bytes | None:
+    """``text`` as one byte per character (what is not ASCII becomes ``?``), or None when a
+    character that is not ASCII is a decimal digit (``\\d`` would match it)."""
+    if text.isascii():
+        return text.encode("ascii")
+    if any(ch.isdecimal() for run in _NON_ASCII.findall(text) for ch in run):
+        return None
+    return text.encode("ascii", "replace")
+
+
+# IPv4: digits ("d") and dots; IPv6: hex digits and dots ("h") and colons; the rest is " "
+_IPV4_CLASS = bytes(0x64 if chr(i) in "0123456789" else 0x2E if i == 0x2E else 0x20 for i in range(256))
+_IPV6_CLASS = bytes(0x68 if chr(i) in "0123456789abcdefABCDEF." else 0x3A if i == 0x3A else 0x20
+                    for i in range(256))
+# in those classes, what every address holds: ".b.c." of a.b.c.d, two colons with hex between
+_IPV4_HINT = re.compile(rb"\.d{1,3}\.d{1,3}\.")
+_IPV6_HINT = re.compile(rb":h{0,4}:")
+
+
+def _ip_matches(text: str, chars: bytes | None, pattern: re.Pattern[str], table: bytes,
+                hint: re.Pattern[bytes]) -> Iterator[re.Match[str]]:
+    """The matches of ``pattern`` in ``text``, found only in the maximal runs of its characters
+    that hold ``hint`` (each run searched with the character after it, for the look-ahead):
+    every match lies in such a run, and look-behinds see the text before the run."""
+    if chars is None:
+        yield from pattern.finditer(text)
+        return
+    classes = chars.translate(table)
+    found_hint = hint.search(classes)
+    while found_hint is not None:
+        start = classes.rfind(b" ", 0, found_hint.start()) + 1
+        end = classes.find(b" ", found_hint.end())
+        if end == -1:
+            end = len(classes)
+        yield from pattern.finditer(text, start, min(len(classes), end + 1))
+        found_hint = hint.search(classes, end)
 
 
 def _bounded(text: str, start: int, end: int) -> bool:

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 
 from lictor.detect.base import Hit
 from lictor.detect.checksums import shannon_entropy
+from lictor.detect.triggers import found
 
 __all__ = ["SecretDetector"]
 
@@ -70,6 +71,9 @@ _ASSIGN_WORDS = ("pass", "pwd", "secret", "token", "apikey", "api_key", "api-key
 #: Words that hold ``pass`` and name no password.
 _NOT_PASSWORDS = ("passport", "passage", "passenger", "passing", "passive", "passion", "passed", "passes", "bypass",
                   "compass", "passthrough", "pass_through")
+_NOT_PASSWORD = re.compile("|".join(_NOT_PASSWORDS))
+# the letters that continue a name (``password_hash``)
+_NAME_TAIL = re.compile(r"\w{0,16}")
 _ASSIGNMENT = re.compile(
     r"[\"']?\]?\s{0,5}(?:=|:|=>|:=|\bis\b)\s{0,5}(?P<q>[\"'`]?)(?P<v>[^\s\"'`,;<>(){}\[\]]{8,200})")
 _BEARER = re.compile(r"\s{0,2}(?P<v>[A-Za-z0-9._~+/=-]{16,1024})")  # after "Bearer ", "Token ", "Basic "
@@ -105,16 +109,18 @@ class SecretDetector:
         self.min_length = max(1, min(8, self._min_length))
 
     def scan(self, text: str) -> Iterable[Hit]:
-        hits = list(self._providers(text))
+        providers, words, schemes = _triggered(text)
+        hits = list(self._providers(text, providers))
         if "://" in text and "@" in text:
             hits.extend(self._url_passwords(text))
-        low = text.lower()
-        hits.extend(self._assignments(text, low, hits))
+        if words or schemes:
+            low = text.lower()
+            words = tuple(word for word in words if word in low)  # the set's case folding is wider
+            hits.extend(self._assignments(text, low, hits, words, schemes))
         return hits
 
     @staticmethod
-    def _providers(text: str) -> Iterator[Hit]:
-        active = sorted({i for marker, i in _MARKERS if marker in text})
+    def _providers(text: str, active: Iterable[int]) -> Iterator[Hit]:
         for i in active:
             kind, pattern = _COMPILED[i]
             yield from SecretDetector._provider(text, kind, pattern)
@@ -142,19 +148,19 @@ class SecretDetector:
                 continue
             yield Hit("secret.url_password", m.start("v"), m.end("v"), 0.95)
 
-    def _assignments(self, text: str, low: str, found: list[Hit]) -> Iterator[Hit]:
+    def _assignments(self, text: str, low: str, found: list[Hit], words: tuple[str, ...],
+                     schemes: tuple[str, ...]) -> Iterator[Hit]:
         taken = sorted((h.start, h.end) for h in found)
-        if "secret" in low:
+        if "secret" in words:
             for m in _named(text, low, ("secret",), _AWS_SECRET, _AWS_SECRET_NAME):
                 start, end = m.span("v")
                 if not _overlaps(taken, start, end):
                     _take(taken, start, end)
                     yield Hit("secret.aws_secret_key", start, end, 0.95)
         candidates: list[re.Match[str]] = []
-        words = tuple(word for word in _ASSIGN_WORDS if word in low)
         if words:
             candidates.extend(_named(text, low, words, _ASSIGNMENT, None))
-        for scheme in ("Bearer ", "Token ", "Basic "):
+        for scheme in schemes:
             i = text.find(scheme)
             while i != -1:
                 if i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_"):
@@ -181,6 +187,34 @@ class SecretDetector:
             yield Hit("secret.generic", start, end, round(min(0.95, 0.5 + entropy / 10), 2))
 
 
+_SCHEMES = ("Bearer ", "Token ", "Basic ")
+
+
+#: The prefilter's triggers (name, RE2 pattern): every provider prefix, every assignment name in
+#: any case, every authorization scheme (see ``lictor.detect.triggers``).
+TRIGGERS: tuple[tuple[str, str], ...] = (
+    *((f"secrets.marker.{marker}", re.escape(marker)) for marker, _i in _MARKERS),
+    *((f"secrets.word.{word}", "(?i)" + re.escape(word)) for word in _ASSIGN_WORDS),
+    *((f"secrets.scheme.{scheme}", re.escape(scheme)) for scheme in _SCHEMES),
+)
+_MARKER_TRIGGERS = tuple((f"secrets.marker.{marker}", i) for marker, i in _MARKERS)
+_WORD_TRIGGERS = tuple((f"secrets.word.{word}", word) for word in _ASSIGN_WORDS)
+_SCHEME_TRIGGERS = tuple((f"secrets.scheme.{scheme}", scheme) for scheme in _SCHEMES)
+
+
+def _triggered(text: str) -> tuple[list[int], tuple[str, ...], tuple[str, ...]]:
+    """From the prefilter's one pass over ``text``: the providers whose prefixes occur (sorted),
+    the assignment names that may occur (any case, in ``_ASSIGN_WORDS`` order) and the schemes
+    that occur."""
+    present = found(text)
+    if not present:
+        return [], (), ()
+    providers = sorted({i for name, i in _MARKER_TRIGGERS if name in present})
+    words = tuple(word for name, word in _WORD_TRIGGERS if name in present)
+    schemes = tuple(scheme for name, scheme in _SCHEME_TRIGGERS if name in present)
+    return providers, words, schemes
+
+
 def _named(text: str, low: str, words: tuple[str, ...], rest: re.Pattern[str],
            name: re.Pattern[str] | None) -> Iterator[re.Match[str]]:
     """Matches of ``rest`` right after each occurrence of one of ``words`` (and the letters that
@@ -189,14 +223,12 @@ def _named(text: str, low: str, words: tuple[str, ...], rest: re.Pattern[str],
     for word in words:
         i = low.find(word)
         while i != -1:
-            j = i + len(word)
-            while j < len(low) and j - i < len(word) + 16 and (low[j].isalnum() or low[j] == "_"):
-                j += 1
+            j = _NAME_TAIL.match(low, i + len(word)).end()  # type: ignore[union-attr]  # may be empty
             head = i
             while head > 0 and i - head < 32 and (low[head - 1].isalnum() or low[head - 1] in "_-."):
                 head -= 1
             token = low[head:j]
-            if j not in seen and not any(bad in token for bad in _NOT_PASSWORDS) \
+            if j not in seen and _NOT_PASSWORD.search(token) is None \
                     and (name is None or name.search(token)):
                 m = rest.match(text, j)
                 if m is not None:
