@@ -2,8 +2,10 @@
 
 Callers encode and hash their leaf on their own thread and enqueue it; ONE writer thread takes up to
 ``max_batch`` queued leaves (waiting at most ``max_delay`` after the first one was queued, and no
-longer once as many are queued as the previous batch held), writes them with one ``store.append``
-and then resolves every waiter with its :class:`Receipt`. A receipt is only ever given for a leaf the
+longer once as many are queued as the previous batch held; and not at all while leaves arrive
+further apart on average than half of ``max_delay``, when company is unlikely to come in time and
+waiting would only delay a lone leaf), writes them with one ``store.append`` and then resolves
+every waiter with its :class:`Receipt`. A receipt is only ever given for a leaf the
 store reported durable; a failed batch fails each of its waiters with :class:`AuditUnavailable`.
 The queue is bounded: when it is full, appends fail at once instead of growing memory. Coroutines
 wait with :meth:`AuditLog.append_async`, settled in one loop callback per batch
@@ -46,6 +48,9 @@ __all__ = ["AuditLog", "AuditUnavailable", "Publisher", "Receipt", "extend_tree"
 
 #: How many stored leaves are read at a time when catching up (counts, proof cache).
 _READ_CHUNK = 4096
+
+#: The weight of the newest gap in the running mean of the gaps between queued leaves.
+_GAP_WEIGHT = 0.125
 
 
 class AuditUnavailable(InternalError):
@@ -127,6 +132,9 @@ class AuditLog:
         # writer-thread state: the (type, verdict) of every stored leaf from ``_base`` (where the
         # current seal period starts: the last seal's ``size_before``) up to ``_counted_to``
         self._last_batch = 1
+        # the mean gap between queued leaves (an exponentially weighted average), under _cond
+        self._gap = 0.0
+        self._last_queued: float | None = None
         self._kinds: list[tuple[str, str | None]] = []
         self._base = 0
         self._counted_to: int | None = None
@@ -249,6 +257,11 @@ class AuditLog:
                 if self._closed:
                     raise _unavailable("the audit log is closed")
             self._queue.append(entry)
+            if not entry.seal:
+                last, self._last_queued = self._last_queued, entry.queued_at
+                if last is not None:  # a long pause counts as a few max_delay, so that a burst soon shows
+                    gap = min(entry.queued_at - last, 4 * self._max_delay)
+                    self._gap += (gap - self._gap) * _GAP_WEIGHT
             self._cond.notify_all()
             started = self._thread is not None
         if not started:
@@ -264,7 +277,8 @@ class AuditLog:
                 self._cond.wait()
             if not queue:
                 return None
-            if not queue[0].seal and self._max_delay > 0:
+            # wait for company only when the last batch had some and leaves come often enough
+            if not queue[0].seal and self._max_delay > 0 and 2 * self._gap <= self._max_delay:
                 target = min(self._max_batch, self._last_batch)
                 deadline = queue[0].queued_at + self._max_delay
                 while len(queue) < target and not self._stopping and not queue[-1].seal:
