@@ -226,8 +226,11 @@ class Pool:
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
     async def send(self, body: bytes) -> tuple[int, bytes]:
-        if self.idle:
+        while self.idle:
             reader, writer = self.idle.pop()
+            if not (reader.at_eof() or writer.is_closing()):
+                break
+            writer.close()  # the server closed it while idle (uvicorn after 5 s): as HTTP clients do, drop it
         else:
             reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
         writer.write(self.head + str(len(body)).encode() + b"\r\n\r\n" + body)
