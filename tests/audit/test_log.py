@@ -213,6 +213,19 @@ def test_a_lone_leaf_waits_for_company_when_leaves_come_often(store: AuditStore,
     assert counting.batch_sizes == [1, 2, 2]
 
 
+def test_leaves_nobody_waits_for_wait_for_company_however_rarely_they_come(
+        store: AuditStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeMonotonic(monkeypatch)
+    counting = CountingStore(store)
+    with AuditLog(store=counting, signer=None, max_delay=60.0) as log:
+        _batch_of_two_after_one(log, counting, clock, gap=1000.0)  # rare: a waited-for leaf goes alone
+        clock.now += 1000.0
+        queued = log.submit(decision(3), waited=False)  # held for company: nobody waits for it
+        waited = log.submit(decision(4))  # someone waits: the two go together at once
+        assert [queued.result(10).index, waited.result(10).index] == [3, 4]
+    assert counting.batch_sizes == [1, 2, 2]
+
+
 def test_the_batch_observer_sees_every_committed_batch_and_the_queue_depth(store: AuditStore) -> None:
     counting = CountingStore(store)
     counting.gate = threading.Event()
