@@ -226,8 +226,11 @@ class Pool:
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
     async def send(self, body: bytes) -> tuple[int, bytes]:
-        if self.idle:
+        while self.idle:
             reader, writer = self.idle.pop()
+            if not (reader.at_eof() or writer.is_closing()):
+                break
+            writer.close()  # the server closed it while idle (uvicorn after 5 s): as HTTP clients do, drop it
         else:
             reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
         writer.write(self.head + str(len(body)).encode() + b"\r\n\r\n" + body)
@@ -263,6 +266,7 @@ class Result:
     name: str
     latencies: list[float] = field(default_factory=list)  # seconds, from the due time
     errors: int = 0
+    first_error: str = ""  # what the first failed request got back (status and body, or the exception)
     sent: int = 0
     seconds: float = 0.0
     cpu: float = 0.0  # CPU seconds the target's processes used under load
@@ -285,14 +289,17 @@ async def _open_loop(target: Target, rate: float, seconds: float, result: Result
         try:
             status, data = await pool.send(REQUEST)
             ok = status == 200 and b'"choices"' in data
-        except (OSError, asyncio.IncompleteReadError, ValueError):
+            failure = f"HTTP {status}: {data[:300].decode('utf-8', 'replace')}"
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             ok = False
+            failure = f"{type(exc).__name__}: {exc}"
         if result is not None:
             result.sent += 1
             if ok:
                 result.latencies.append(time.perf_counter() - due)
             else:
                 result.errors += 1
+                result.first_error = result.first_error or failure
 
     for i in range(count):
         due = start + i / rate
@@ -368,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
         added = ("" if result is direct else f"{row['added_p50_ms']:>11.2f}{row['added_p99_ms']:>11.2f}")
         print(f"{result.name:<18}{result.sent:>7}{result.errors:>8}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}"
               f"{row['p999_ms']:>10.2f}{row['max_ms']:>9.2f}{result.cpu_ms():>11.2f}{added}")
+    for result in results.values():
+        if result.first_error:
+            print(f"{result.name}: first error of {result.errors}: {result.first_error}")
     if args.json:
         Path(args.json).write_text(json.dumps({"rate": args.rate, "seconds": args.seconds, "rounds": args.rounds,
                                                "rows": rows}, indent=2))

@@ -51,7 +51,8 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "lictor.mcp": ({"lictor.errors", "lictor.model", "lictor.config", "lictor.runtime", "lictor.access",
                     "lictor.mcp"}, {"mcp", "starlette"}),
     "lictor.proxy": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.config", "lictor.runtime",
-                      "lictor.access", "lictor.oversight", "lictor.proxy"}, {"httpx", "fastapi", "starlette"}),
+                      "lictor.access", "lictor.oversight", "lictor.proxy"},
+                     {"httpx", "fastapi", "starlette", "orjson"}),  # orjson: request and answer bodies
     "lictor.sdk": ({"lictor.errors", "lictor.model", "lictor.config", "lictor.runtime", "lictor.sdk"}, {"httpx"}),
 }
 

@@ -162,6 +162,70 @@ def test_group_commit_batches(store: AuditStore) -> None:
     assert max(counting.batch_sizes) > 1
 
 
+class FakeMonotonic:
+    """The log's monotonic clock, moved by the test (queue times, gaps and group commit deadlines)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import time
+        from types import SimpleNamespace
+
+        import lictor.audit.log as log_module
+
+        self.now = 0.0
+        monkeypatch.setattr(log_module, "time", SimpleNamespace(monotonic=lambda: self.now, time=time.time,
+                                                                perf_counter=time.perf_counter))
+
+
+def _batch_of_two_after_one(log: AuditLog, counting: CountingStore, clock: FakeMonotonic, gap: float) -> None:
+    """Commit a batch of one and then a batch of two, with leaves queued ``gap`` seconds apart."""
+    counting.gate = threading.Event()
+    first = log.submit(decision(0))
+    assert counting.entered.wait(10)
+    clock.now += gap
+    second = log.submit(decision(1))
+    clock.now += gap
+    third = log.submit(decision(2))
+    counting.gate.set()
+    assert [f.result(10).index for f in (first, second, third)] == [0, 1, 2]
+    assert counting.batch_sizes == [1, 2]
+
+
+def test_a_lone_leaf_is_not_held_for_company_when_leaves_come_rarely(store: AuditStore,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeMonotonic(monkeypatch)
+    counting = CountingStore(store)
+    with AuditLog(store=counting, signer=None, max_delay=60.0) as log:  # a wait would outlast the test
+        _batch_of_two_after_one(log, counting, clock, gap=1000.0)
+        clock.now += 1000.0
+        assert log.submit(decision(3)).result(10).index == 3
+    assert counting.batch_sizes == [1, 2, 1]
+
+
+def test_a_lone_leaf_waits_for_company_when_leaves_come_often(store: AuditStore,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeMonotonic(monkeypatch)
+    counting = CountingStore(store)
+    with AuditLog(store=counting, signer=None, max_delay=60.0) as log:
+        _batch_of_two_after_one(log, counting, clock, gap=0.001)
+        fourth = log.submit(decision(3))  # held: the last batch had two, and leaves come often
+        fifth = log.submit(decision(4))
+        assert [fourth.result(10).index, fifth.result(10).index] == [3, 4]
+    assert counting.batch_sizes == [1, 2, 2]
+
+
+def test_leaves_nobody_waits_for_wait_for_company_however_rarely_they_come(
+        store: AuditStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeMonotonic(monkeypatch)
+    counting = CountingStore(store)
+    with AuditLog(store=counting, signer=None, max_delay=60.0) as log:
+        _batch_of_two_after_one(log, counting, clock, gap=1000.0)  # rare: a waited-for leaf goes alone
+        clock.now += 1000.0
+        queued = log.submit(decision(3), waited=False)  # held for company: nobody waits for it
+        waited = log.submit(decision(4))  # someone waits: the two go together at once
+        assert [queued.result(10).index, waited.result(10).index] == [3, 4]
+    assert counting.batch_sizes == [1, 2, 2]
+
+
 def test_the_batch_observer_sees_every_committed_batch_and_the_queue_depth(store: AuditStore) -> None:
     counting = CountingStore(store)
     counting.gate = threading.Event()

@@ -230,3 +230,21 @@ def test_when_the_audit_log_cannot_record_nothing_is_forwarded(proxied: Proxied)
     assert error["code"] == "decision_failed" and "the audit log is closed" in error["message"]
     assert error["lictor"]["verdict"] == "BLOCK"
     assert proxied.upstream.received == []
+
+
+def test_a_body_over_the_limit_is_a_413_and_errors_are_counted_under_the_route(proxied: Proxied) -> None:
+    limit = 1_048_576  # http.max_body_bytes, the default
+    auth = {"Authorization": f"Bearer {proxied.agent_key}"}
+    declared = proxied.client.post("/v1/chat/completions", content=b" " * (limit + 1), headers=auth)
+    streamed = proxied.client.post("/v1/responses", content=iter([b" " * limit, b" "]), headers=auth)
+    assert declared.status_code == streamed.status_code == 413
+    assert "larger than" in declared.json()["detail"]
+    unauthenticated = proxied.client.post("/v1/chat/completions", content=b" " * limit)  # refused before reading
+    assert unauthenticated.status_code == 401 and unauthenticated.json()["error"]["code"] == "invalid_api_key"
+    assert proxied.post({"model": "gpt-test"}).status_code == 400
+    text = proxied.client.get("/metrics").text
+    errors = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+              if line.startswith("lictor_http_errors_total{")}
+    assert errors == {'lictor_http_errors_total{route="/v1/chat/completions",status_class="4xx"}': 3,
+                      'lictor_http_errors_total{route="/v1/responses",status_class="4xx"}': 1}
+    assert proxied.upstream.received == []

@@ -2,8 +2,11 @@
 
 Callers encode and hash their leaf on their own thread and enqueue it; ONE writer thread takes up to
 ``max_batch`` queued leaves (waiting at most ``max_delay`` after the first one was queued, and no
-longer once as many are queued as the previous batch held), writes them with one ``store.append``
-and then resolves every waiter with its :class:`Receipt`. A receipt is only ever given for a leaf the
+longer once as many are queued as the previous batch held; and not at all while leaves arrive
+further apart on average than half of ``max_delay``, when company is unlikely to come in time and
+waiting would only delay a lone leaf; leaves nobody waits for, queued with ``async`` durability,
+wait the whole ``max_delay`` while no other is queued), writes them with one ``store.append`` and then resolves
+every waiter with its :class:`Receipt`. A receipt is only ever given for a leaf the
 store reported durable; a failed batch fails each of its waiters with :class:`AuditUnavailable`.
 The queue is bounded: when it is full, appends fail at once instead of growing memory. Coroutines
 wait with :meth:`AuditLog.append_async`, settled in one loop callback per batch
@@ -47,6 +50,9 @@ __all__ = ["AuditLog", "AuditUnavailable", "Publisher", "Receipt", "extend_tree"
 #: How many stored leaves are read at a time when catching up (counts, proof cache).
 _READ_CHUNK = 4096
 
+#: The weight of the newest gap in the running mean of the gaps between queued leaves.
+_GAP_WEIGHT = 0.125
+
 
 class AuditUnavailable(InternalError):
     """The audit log could not make an entry durable (store failure, full queue, timeout, closed)."""
@@ -73,6 +79,7 @@ class _Entry:
     queued_at: float
     future: Waiter = field(default_factory=Future)
     seal: bool = False
+    waited: bool = True  # someone waits for its receipt (False: queued only, ``async`` durability)
 
 
 def _unavailable(message: str, cause: BaseException | None = None) -> AuditUnavailable:
@@ -127,6 +134,10 @@ class AuditLog:
         # writer-thread state: the (type, verdict) of every stored leaf from ``_base`` (where the
         # current seal period starts: the last seal's ``size_before``) up to ``_counted_to``
         self._last_batch = 1
+        # the mean gap between queued leaves (an exponentially weighted average), under _cond
+        self._gap = 0.0
+        self._last_queued: float | None = None
+        self._waited = 0  # how many queued entries someone waits for, under _cond
         self._kinds: list[tuple[str, str | None]] = []
         self._base = 0
         self._counted_to: int | None = None
@@ -180,12 +191,17 @@ class AuditLog:
 
     # ------------------------------------------------------------------ appending
 
-    def submit(self, leaf: Mapping[str, Any], payload: Payload | None = None) -> Future[Receipt]:
+    def submit(self, leaf: Mapping[str, Any], payload: Payload | None = None, *,
+               waited: bool = True) -> Future[Receipt]:
         """Queue one leaf; the future resolves to its Receipt once durable, or fails with
         AuditUnavailable. Raises AuditUnavailable at once when the queue is full or the log closed,
-        InputError when the leaf cannot be encoded."""
+        InputError when the leaf cannot be encoded. ``waited=False`` says nobody waits for the
+        receipt (``async`` durability): a batch of such leaves only may wait the whole
+        ``max_delay`` for company, since that delays nobody and saves commits."""
         future: Future[Receipt] = Future()
-        self._enqueue(self._entry(leaf, payload, future), block=False)
+        entry = self._entry(leaf, payload, future)
+        entry.waited = waited
+        self._enqueue(entry, block=False)
         return future
 
     def submit_async(self, leaf: Mapping[str, Any], payload: Payload | None = None, *,
@@ -249,6 +265,12 @@ class AuditLog:
                 if self._closed:
                     raise _unavailable("the audit log is closed")
             self._queue.append(entry)
+            self._waited += entry.waited
+            if not entry.seal:
+                last, self._last_queued = self._last_queued, entry.queued_at
+                if last is not None:  # a long pause counts as a few max_delay, so that a burst soon shows
+                    gap = min(entry.queued_at - last, 4 * self._max_delay)
+                    self._gap += (gap - self._gap) * _GAP_WEIGHT
             self._cond.notify_all()
             started = self._thread is not None
         if not started:
@@ -265,9 +287,12 @@ class AuditLog:
             if not queue:
                 return None
             if not queue[0].seal and self._max_delay > 0:
-                target = min(self._max_batch, self._last_batch)
                 deadline = queue[0].queued_at + self._max_delay
-                while len(queue) < target and not self._stopping and not queue[-1].seal:
+                while len(queue) < self._max_batch and not self._stopping and not queue[-1].seal:
+                    # a leaf someone waits for waits for company only when the last batch had some
+                    # and leaves come often enough; leaves nobody waits for wait the whole max_delay
+                    if self._waited and (len(queue) >= self._last_batch or 2 * self._gap > self._max_delay):
+                        break
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
@@ -276,6 +301,7 @@ class AuditLog:
             if not batch[0].seal:
                 while queue and len(batch) < self._max_batch and not queue[0].seal:
                     batch.append(queue.popleft())
+            self._waited -= sum(entry.waited for entry in batch)
             self._cond.notify_all()  # room in the queue for a blocked seal request
             return batch
 
@@ -298,6 +324,7 @@ class AuditLog:
                 self._closed = True
                 left = list(self._queue)
                 self._queue.clear()
+                self._waited = 0
                 self._cond.notify_all()
             settle((entry.future, None, _unavailable("the audit log stopped before the entry was written"))
                    for entry in left if entry.future.set_running_or_notify_cancel())

@@ -148,7 +148,9 @@ SETTINGS: tuple[Setting, ...] = (
             _Choice(("sync", "async"))),
     Setting("audit.max_batch", 256, "The most records written in one group commit.", _Int(1)),
     Setting("audit.max_delay", 0.002,
-            "How long a group commit waits for more records to join it; `0s` writes at once.",
+            "The longest a group commit waits for more records to join it: a record someone waits for waits "
+            "only while records come at least twice per `max_delay` on average, one queued under `async` "
+            "durability waits it whole; `0s` writes at once.",
             _Duration(zero=True)),
     Setting("audit.checkpoint_interval", 10.0,
             "How often a new checkpoint is signed while the log grows.", _Duration()),

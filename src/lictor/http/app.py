@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 from lictor import __version__
 from lictor.access import KeyRing
 from lictor.config import Settings, load_settings
-from lictor.http.lean import LEAN_ROUTES, LeanDecide
+from lictor.http.lean import LEAN_ROUTES, LeanDecide, LeanProxy
 from lictor.http.metrics import ErrorCounter, Metrics
 from lictor.http.problems import BodyLimit, install_handlers, problem_response
 from lictor.http.routes import Api
@@ -41,10 +41,13 @@ DEMO_ENV = "LICTOR_SERVE_DEMO"
 
 
 class LictorApp(FastAPI):
-    """FastAPI with the decide routes served by the lean path first (:mod:`lictor.http.lean`); every
-    other request, and the OpenAPI document, go through FastAPI as usual."""
+    """FastAPI with the decide routes (and the LLM proxy's, when it is mounted) served by the lean path
+    first (:mod:`lictor.http.lean`); every other request, and the OpenAPI document, go through FastAPI
+    as usual."""
 
     lean: LeanDecide | None = None
+    lean_proxy: LeanProxy | None = None
+    proxy_routes: Mapping[str, str] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.lean is not None and scope["type"] == "http" and scope["method"] == "POST":
@@ -54,6 +57,10 @@ class LictorApp(FastAPI):
                 path = path[len(root):]
             if path in LEAN_ROUTES:
                 await self.lean(scope, receive, send, path)
+                return
+            api = self.proxy_routes.get(path)
+            if api is not None and self.lean_proxy is not None:
+                await self.lean_proxy(scope, receive, send, path, api)
                 return
         await super().__call__(scope, receive, send)
 
@@ -93,9 +100,11 @@ def create_app(gateway: Gateway, *, keys: KeyRing, settings: Settings,
     app.state.api = api
     proxy = None
     if settings.proxy.system is not None:  # the LLM proxy, when configured (see lictor.proxy)
-        from lictor.proxy import mount_proxy
+        from lictor.proxy import PROXY_ROUTES, mount_proxy
 
         proxy = mount_proxy(app, gateway, keys, settings.proxy)
+        app.lean_proxy = LeanProxy(proxy, metrics, max_body_bytes=settings.http.max_body_bytes)
+        app.proxy_routes = PROXY_ROUTES
     app.state.proxy = proxy
     app.lean = LeanDecide(api, max_body_bytes=settings.http.max_body_bytes)
     return app

@@ -1,5 +1,6 @@
-"""The lean path of ``POST /v1/decide`` and ``POST /v1/decide/batch``: a raw ASGI handler that serves
-the two hot routes before FastAPI's middleware, router and dependency machinery see the request.
+"""The lean path of ``POST /v1/decide`` and ``POST /v1/decide/batch`` (and of the LLM proxy's
+``POST /v1/chat/completions`` and ``POST /v1/responses``, :class:`LeanProxy`): raw ASGI handlers that
+serve the hot routes before FastAPI's middleware, router and dependency machinery see the request.
 
 The contract is the FastAPI routes' own (they stay declared, so ``/openapi.json`` describes them, and
 they would serve the same answers): a body over ``http.max_body_bytes`` gets 413 whether its
@@ -17,16 +18,21 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from lictor.access import ApiKey
+from lictor.http.metrics import Metrics
 from lictor.http.problems import MEDIA_TYPE, parse_json, problem_body, problem_of, refusal_413
 from lictor.http.routes import Api
 
-__all__ = ["LEAN_ROUTES", "LeanDecide"]
+if TYPE_CHECKING:  # the proxy loads only when it is configured
+    from lictor.proxy import ChatProxy
+
+__all__ = ["LEAN_ROUTES", "LeanDecide", "LeanProxy"]
 
 #: The routes the lean path serves (POST only; other methods go on to FastAPI, which answers 405).
 LEAN_ROUTES = ("/v1/decide", "/v1/decide/batch")
@@ -111,7 +117,7 @@ class LeanDecide:
                     raise _TooLarge
         try:
             key = self.api.authorize(authorization.decode("latin-1"), "agent")
-            data, fast = _load(await self._body(receive))
+            data, fast = _load(await read_body(receive, self.limit))
             answer = await self._answers[route](data, key)
             return 200, list(_JSON), _dump(answer, fast)
         except (_Gone, _TooLarge):
@@ -123,28 +129,81 @@ class LeanDecide:
             document = problem_body(problem.status, problem.detail, scope["path"], problem.errors, problem.extra)
             return problem.status, headers, _dump(document, False)
 
-    async def _body(self, receive: Receive) -> bytes:
-        """The request body, refused (:class:`_TooLarge`) as soon as it streams past the limit."""
-        message: Message = await receive()
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The request body, refused (:class:`_TooLarge`) as soon as it streams past the limit."""
+    message: Message = await receive()
+    if message["type"] != "http.request":
+        raise _Gone
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        if len(body) > limit:
+            raise _TooLarge
+        return body
+    chunks = [body]
+    seen = len(body)
+    while True:
+        if seen > limit:
+            raise _TooLarge
+        message = await receive()
         if message["type"] != "http.request":
             raise _Gone
-        body: bytes = message.get("body", b"")
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        seen += len(chunk)
         if not message.get("more_body", False):
-            if len(body) > self.limit:
+            if seen > limit:
                 raise _TooLarge
-            return body
-        chunks = [body]
-        seen = len(body)
-        while True:
-            if seen > self.limit:
-                raise _TooLarge
-            message = await receive()
-            if message["type"] != "http.request":
-                raise _Gone
-            chunk = message.get("body", b"")
-            chunks.append(chunk)
-            seen += len(chunk)
-            if not message.get("more_body", False):
-                if seen > self.limit:
-                    raise _TooLarge
-                return b"".join(chunks)
+            return b"".join(chunks)
+
+
+class LeanProxy:
+    """Serves the LLM proxy's routes (:data:`lictor.proxy.PROXY_ROUTES`) of ``proxy`` straight from
+    ASGI messages, with the FastAPI routes' contract: 413 for a body over ``max_body_bytes`` (declared
+    or streamed), the key checked before the body is read, errors counted under the route's path."""
+
+    def __init__(self, proxy: ChatProxy, metrics: Metrics, *, max_body_bytes: int) -> None:
+        self.proxy = proxy
+        self.metrics = metrics
+        self.limit = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, route: str, api: str) -> None:
+        """Answer one request to ``route``, which speaks ``api`` (``chat.completions`` or ``responses``)."""
+        authorization = b""
+        approval: bytes | None = None
+        status = 0
+        try:
+            for name, value in scope["headers"]:
+                if name == b"authorization":
+                    authorization = authorization or value
+                elif name == b"lictor-approval":
+                    approval = value if approval is None else approval
+                elif name == b"content-length":
+                    try:
+                        declared = int(value)
+                    except ValueError:
+                        declared = 0
+                    if declared > self.limit:
+                        raise _TooLarge
+            agent = self.proxy.authenticate(authorization.decode("latin-1"))
+            if isinstance(agent, Response):
+                response = agent
+            else:
+                try:
+                    body = await read_body(receive, self.limit)
+                except _Gone:
+                    return
+                response = await self.proxy.answer(api, agent, None if approval is None else approval.decode("latin-1"),
+                                                   body)
+            status = response.status_code
+            await response(scope, receive, send)
+        except _TooLarge:
+            status = 413
+            start, end = refusal_413(self.limit, scope["path"])
+            await send(start)
+            await send(end)
+        except BaseException:
+            self.metrics.observe_error(status if status >= 400 else 500, route)
+            raise
+        if status >= 400:
+            self.metrics.observe_error(status, route)

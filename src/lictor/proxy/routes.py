@@ -8,7 +8,6 @@ The route never answers with a traceback: every failure is an OpenAI-shaped erro
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
@@ -30,10 +29,13 @@ from lictor.proxy.enforce import (
 )
 from lictor.proxy.stream import StreamGuard
 from lictor.proxy.upstream import Upstreams
-from lictor.proxy.wire import ProxyError, sse_data
+from lictor.proxy.wire import ProxyError, dumps, loads, sse_data
 from lictor.runtime import Gateway
 
-__all__ = ["APPROVAL_HEADER", "ChatProxy", "mount_proxy"]
+__all__ = ["APPROVAL_HEADER", "PROXY_ROUTES", "ChatProxy", "error_response", "mount_proxy"]
+
+#: The routes the proxy serves, with the API each one speaks.
+PROXY_ROUTES = {"/v1/chat/completions": "chat.completions", "/v1/responses": "responses"}
 
 #: The request header naming the approved reviews a client presents (comma-separated review ids).
 APPROVAL_HEADER = "Lictor-Approval"
@@ -53,8 +55,9 @@ class ChatProxy:
         self.system = settings.system
         self.upstreams = upstreams
 
-    def _agent(self, request: Request) -> str:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    def agent(self, authorization: str) -> str:
+        """The agent an ``Authorization`` header value names; raises the 401 or 403 ProxyError."""
+        scheme, _, token = authorization.partition(" ")
         key = self.keys.authenticate(token.strip()) if scheme.lower() == "bearer" else None
         if key is None:
             raise ProxyError(401, "a valid Lictor API key is required: 'Authorization: Bearer lictor_...' "
@@ -75,29 +78,45 @@ class ChatProxy:
         translated to chat completions and back (see :mod:`lictor.proxy.responses`)."""
         return await self._handle(request, "responses")
 
-    async def _handle(self, request: Request, api: str) -> Response:
+    def authenticate(self, authorization: str) -> str | Response:
+        """The agent an ``Authorization`` header value names, or the error response refusing it."""
         try:
-            agent = self._agent(request)
+            return self.agent(authorization)
+        except ProxyError as exc:
+            return error_response(exc)
+
+    async def _handle(self, request: Request, api: str) -> Response:
+        agent = self.authenticate(request.headers.get("authorization", ""))
+        if isinstance(agent, Response):
+            return agent
+        return await self.answer(api, agent, request.headers.get(APPROVAL_HEADER), await request.body())
+
+    async def answer(self, api: str, agent: str, approval: str | None, body: bytes) -> Response:
+        """The answer to one request of ``agent`` (authenticated already) to the route of ``api``
+        (``chat.completions`` or ``responses``) with the request ``body`` and the ``Lictor-Approval``
+        header's value; every failure is an OpenAI-shaped error response, never an exception."""
+        try:
             try:
-                raw = json.loads(await request.body())
+                raw = loads(body)
             except ValueError:
                 raise ProxyError(400, "the body is not valid JSON") from None
-            body = parse_request(responses.to_chat(raw) if api == "responses" else raw)
-            upstream = self.upstreams.route(body["model"])
+            request = parse_request(responses.to_chat(raw) if api == "responses" else raw)
+            upstream = self.upstreams.route(request["model"])
             exchange = Exchange(self.gateway, self.system, agent, upstream.name,
                                 on_blocked_tool_call=self.settings.on_blocked_tool_call, api=api,
-                                approvals=await presented_approvals(self.gateway, request.headers.get(APPROVAL_HEADER)))
-            sent = await enforce_request(exchange, body)
-            if body.get("stream"):
-                return await self._stream(exchange, upstream.stream(sent), body["model"])
-            completion = await enforce_completion(exchange, await upstream.complete(sent), body["model"])
-            return JSONResponse(responses.from_chat(completion, raw) if api == "responses" else completion)
+                                approvals=await presented_approvals(self.gateway, approval))
+            sent = await enforce_request(exchange, request)
+            if request.get("stream"):
+                return await self._stream(exchange, upstream.stream(sent), request["model"])
+            completion = await enforce_completion(exchange, await upstream.complete(sent), request["model"])
+            return Response(dumps(responses.from_chat(completion, raw) if api == "responses" else completion),
+                            media_type="application/json")
         except ProxyError as exc:
-            return _error(exc)
+            return error_response(exc)
         except Exception:
             _log.exception("the proxy failed on a request")
-            return _error(ProxyError(500, "the proxy failed on this request; nothing was sent to the client from "
-                                     "the model", type="lictor_error", code="internal_error"))
+            return error_response(ProxyError(500, "the proxy failed on this request; nothing was sent to the "
+                                             "client from the model", type="lictor_error", code="internal_error"))
 
     async def _stream(self, exchange: Exchange, chunks: AsyncGenerator[dict[str, Any], None], model: str) -> Response:
         """Start the upstream's stream before answering, so that its refusal is an ordinary error
@@ -134,8 +153,9 @@ class ChatProxy:
         await self.upstreams.aclose()
 
 
-def _error(exc: ProxyError) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=exc.status)
+def error_response(exc: ProxyError) -> Response:
+    """The OpenAI-shaped error response of ``exc``."""
+    return Response(dumps(exc.body()), status_code=exc.status, media_type="application/json")
 
 
 def mount_proxy(app: FastAPI, gateway: Gateway, keys: KeyRing, settings: ProxySettings, *,

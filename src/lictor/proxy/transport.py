@@ -108,7 +108,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         else:
             conn[1].close()
 
-    async def _connect(self, request: httpx.Request, key: tuple[str, str, int], timeout: float | None) -> _Conn:
+    async def _connect(self, request: httpx.Request | None, key: tuple[str, str, int], timeout: float | None) -> _Conn:
         scheme, host, port = key
         if scheme == "https" and self._tls is None:
             self._tls = ssl.create_default_context()
@@ -122,14 +122,33 @@ class LeanTransport(httpx.AsyncBaseTransport):
             raise httpx.ConnectError(f"cannot connect to {host}:{port}: {exc}", request=request) from None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        timeouts = request.extensions.get("timeout", {})
         url = request.url
+        body = await request.aread()
+        status, headers, stream = await self._send(request.method, url, request.headers.raw, body,
+                                                   request.extensions.get("timeout", {}), request)
+        return httpx.Response(status, headers=headers, stream=stream, request=request,
+                              extensions={"http_version": b"HTTP/1.1"})
+
+    async def fetch(self, method: str, url: httpx.URL, headers: list[tuple[bytes, bytes]], body: bytes,
+                    timeouts: dict[str, float | None]) -> tuple[int, bytes]:
+        """The status and whole body of the answer to one request, without building httpx's request
+        and response objects (the proxy's hot path); raises httpx's exceptions as the transport does.
+        ``headers`` must include ``host``; ``timeouts`` has httpx's keys (connect, read, write)."""
+        status, _, stream = await self._send(method, url, headers, body, timeouts, None)
+        try:
+            chunks = [chunk async for chunk in stream]
+        finally:
+            await stream.aclose()
+        return status, chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def _send(self, method: str, url: httpx.URL, raw_headers: list[tuple[bytes, bytes]], body: bytes,
+                    timeouts: dict[str, float | None],
+                    request: httpx.Request | None) -> tuple[int, list[tuple[bytes, bytes]], _Body]:
         scheme = url.scheme
         port = url.port or (443 if scheme == "https" else 80)
         key = (scheme, url.host, port)
-        body = await request.aread()
-        head = [request.method.encode(), b" ", url.raw_path, b" HTTP/1.1\r\n"]
-        for name, value in request.headers.raw:
+        head = [method.encode(), b" ", url.raw_path, b" HTTP/1.1\r\n"]
+        for name, value in raw_headers:
             if name.lower() not in (b"content-length", b"transfer-encoding", b"connection"):
                 head += [name, b": ", value, b"\r\n"]
         head.append(b"content-length: %d\r\nconnection: keep-alive\r\n\r\n" % len(body))
@@ -137,21 +156,23 @@ class LeanTransport(httpx.AsyncBaseTransport):
         idle = self._idle.get(key)
         while idle:
             conn = idle.pop()
-            if conn[1].is_closing():
+            if conn[1].is_closing() or conn[0].at_eof():
+                conn[1].close()
                 continue
             try:
-                return await self._exchange(request, key, conn, message, timeouts)
+                return await self._exchange(method, request, key, conn, message, timeouts)
             except _Stale:
                 continue  # the server closed it while it was idle: try another, then a new one
         conn = await self._connect(request, key, timeouts.get("connect"))
         try:
-            return await self._exchange(request, key, conn, message, timeouts)
+            return await self._exchange(method, request, key, conn, message, timeouts)
         except _Stale:
             raise httpx.RemoteProtocolError("the server closed the connection without answering",
                                             request=request) from None
 
-    async def _exchange(self, request: httpx.Request, key: tuple[str, str, int], conn: _Conn, message: bytes,
-                        timeouts: dict[str, float | None]) -> httpx.Response:
+    async def _exchange(self, method: str, request: httpx.Request | None, key: tuple[str, str, int], conn: _Conn,
+                        message: bytes,
+                        timeouts: dict[str, float | None]) -> tuple[int, list[tuple[bytes, bytes]], _Body]:
         reader, writer = conn
         try:
             writer.write(message)
@@ -190,12 +211,10 @@ class LeanTransport(httpx.AsyncBaseTransport):
             elif lower == b"connection" and b"close" in value.lower():
                 reusable = False
         status = int(parts[1])
-        if status in (204, 304) or request.method == "HEAD":
+        if status in (204, 304) or method == "HEAD":
             length, chunked = 0, False
-        stream = _Body(self, key, conn, length=length, chunked=chunked, reusable=reusable,
-                       read_timeout=timeouts.get("read"))
-        return httpx.Response(status, headers=headers, stream=stream, request=request,
-                              extensions={"http_version": b"HTTP/1.1"})
+        return status, headers, _Body(self, key, conn, length=length, chunked=chunked, reusable=reusable,
+                                      read_timeout=timeouts.get("read"))
 
     async def aclose(self) -> None:
         for idle in self._idle.values():

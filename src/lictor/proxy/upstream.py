@@ -18,8 +18,9 @@ import httpx
 
 from lictor.config import ProxySettings, UpstreamSettings
 from lictor.proxy import anthropic
+from lictor.proxy.transport import LeanTransport
 from lictor.proxy.transport import transport as lean_transport
-from lictor.proxy.wire import ProxyError, sse
+from lictor.proxy.wire import ProxyError, dumps, loads, sse
 
 __all__ = ["Upstream", "Upstreams"]
 
@@ -36,9 +37,16 @@ class Upstream:
         self.kind = settings.kind
         self.models = settings.models
         self._key = key
+        chosen = transport if transport is not None else lean_transport()
         self._client = httpx.AsyncClient(base_url=settings.base_url, timeout=httpx.Timeout(settings.timeout),
-                                         limits=_LIMITS, follow_redirects=False,
-                                         transport=transport if transport is not None else lean_transport())
+                                         limits=_LIMITS, follow_redirects=False, transport=chosen)
+        # whole answers over the lean transport skip httpx's request and response objects (the hot path)
+        self._lean = chosen if isinstance(chosen, LeanTransport) else None
+        self._url = self._client.base_url.join(self._path.lstrip("/"))
+        self._timeouts: dict[str, float | None] = {"connect": settings.timeout, "read": settings.timeout,
+                                                    "write": settings.timeout, "pool": settings.timeout}
+        self._raw_headers = [(b"host", self._url.netloc), *((k.encode(), v.encode("latin-1"))
+                                                             for k, v in self._headers().items())]
 
     def serves(self, model: str) -> bool:
         return not self.models or any(fnmatch.fnmatchcase(model, glob) for glob in self.models)
@@ -69,14 +77,19 @@ class Upstream:
     async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
         """The provider's answer to a chat completions request ``body``, as a ``chat.completion``."""
         try:
-            response = await self._client.post(self._path, json=self._request(body, stream=False),
-                                               headers=self._headers())
+            if self._lean is not None:
+                status, content = await self._lean.fetch("POST", self._url, self._raw_headers,
+                                                         dumps(self._request(body, stream=False)), self._timeouts)
+            else:
+                response = await self._client.post(self._path, content=dumps(self._request(body, stream=False)),
+                                                   headers=self._headers())
+                status, content = response.status_code, response.content
         except httpx.HTTPError as exc:
             raise self._failed(exc) from None
-        if response.status_code >= 400:
-            raise self._refused(response.status_code, response.content)
+        if status >= 400:
+            raise self._refused(status, content)
         try:
-            data = response.json()
+            data = loads(content)
         except ValueError:
             raise ProxyError(502, f"the upstream {self.name!r} answered with something other than JSON",
                              type="upstream_error", code="upstream_invalid_response") from None

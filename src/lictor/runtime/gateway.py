@@ -309,7 +309,7 @@ class Gateway:
         try:
             leaf, payload, queued_only = self._record(decision, action)
             if queued_only:
-                self.log.submit(leaf, payload)
+                self.log.submit(leaf, payload, waited=False)
                 return dataclasses.replace(decision, audit={"index": None, "durability": "async"})
             receipt = self.log.append(leaf, payload)
         except (LictorError, ValueError, TypeError) as exc:  # the log or the payload store failed
@@ -350,7 +350,7 @@ class Gateway:
         try:
             leaf, payload, queued_only = self._record(decision, action)
             if queued_only:
-                self.log.submit(leaf, payload)
+                self.log.submit(leaf, payload, waited=False)
                 return dataclasses.replace(decision, audit={"index": None, "durability": "async"}), None
             return decision, self.log.submit_async(leaf, payload, timeout=timeout)
         except (LictorError, ValueError, TypeError) as exc:
