@@ -44,22 +44,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from machine import describe
+from machine import cpu_seconds, describe, free_port
 
 __all__ = ["main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------- the server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -71,24 +64,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system CPU of the server and every process under it (its workers), from /proc."""
-        total = 0.0
-        for pid in [self.process.pid, *_descendants(self.process.pid)]:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
-        return total
-
-
-def _descendants(pid: int) -> list[int]:
-    children: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            children += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return [d for c in children for d in (c, *_descendants(c))]
+        return cpu_seconds(self.process.pid)
 
 
 @contextmanager

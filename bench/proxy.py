@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from machine import describe
+from machine import cpu_seconds, describe, free_port
 
 __all__ = ["main"]
 
@@ -52,12 +52,6 @@ ANSWER = json.dumps({"id": "chatcmpl-bench", "object": "chat.completion", "creat
                      "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
                                   "message": {"role": "assistant", "content": "We are open from 9 to 17 on Saturday."}}],
                      "usage": {"prompt_tokens": 24, "completion_tokens": 11, "total_tokens": 35}}).encode()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --------------------------------------------------------------------------- the fake provider
@@ -99,24 +93,6 @@ class Target:
     process: subprocess.Popen[bytes] | None = None
 
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and every process under it, from /proc."""
-    total = 0.0
-    children: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            children += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
-    except OSError:
-        pass
-    return total + sum(cpu_seconds(child) for child in children)
 
 
 def _wait_ready(port: int, path: str, process: subprocess.Popen[bytes], log: Path, seconds: float = 120) -> None:

@@ -30,7 +30,7 @@ import threading
 import time
 from pathlib import Path
 
-from machine import describe
+from machine import describe, free_port
 
 # this script's directory holds bench/http.py, which must not shadow the standard library's http
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
@@ -53,14 +53,6 @@ spec:
 """
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _lictor(*args: str, cwd: Path) -> str:
     done = subprocess.run([sys.executable, "-m", "lictor", *args], cwd=cwd, capture_output=True, text=True,
                           check=True, env={k: v for k, v in os.environ.items() if not k.startswith("LICTOR_")})
@@ -68,7 +60,7 @@ def _lictor(*args: str, cwd: Path) -> str:
 
 
 def _serve(config: Path, cwd: Path) -> tuple[str, subprocess.Popen[bytes]]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "lictor", "serve", "--config", str(config), "--port", str(port)],
                                cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                                env={k: v for k, v in os.environ.items() if not k.startswith("LICTOR_")})
