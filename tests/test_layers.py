@@ -33,7 +33,6 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "lictor.webhooks": ({"lictor.errors", "lictor.model"}, {"httpx"}),
     "lictor.runtime": ({"lictor"}, set()),
     # the application's side of oversight (wake-ups, the sweep, notifications), built by the runtime
-    "lictor.oversee": ({"lictor.errors", "lictor.oversight", "lictor.webhooks"}, set()),
     # delivery: the runtime and domain types, never a concrete store
     # the CLI may start the MCP proxy (``lictor mcp proxy``): the one delivery package it imports
     "lictor.cli": ({"lictor.errors", "lictor.model", "lictor.policy", "lictor.detect", "lictor.audit",

@@ -13,11 +13,11 @@ from lictor.audit.log import AuditLog, Receipt
 from lictor.audit.port import AuditStore
 from lictor.config import Settings
 from lictor.errors import ConfigError, ReviewError
-from lictor.oversee import ReviewHub
 from lictor.oversight import Reviewer, ReviewRequest, ReviewStore
 from lictor.oversight.desk import ReviewDesk
 from lictor.runtime.custody import record_change, writing_log
 from lictor.runtime.gateway import open_signer, wire_reviews
+from lictor.runtime.hub import ReviewHub
 
 if TYPE_CHECKING:  # httpx and the notifier load only when notifications are configured
     pass

@@ -39,7 +39,6 @@ from lictor.config import Settings
 from lictor.detect import Detection, DetectionSettings, merge_findings
 from lictor.errors import ConfigError, InputError, LictorError, ReviewError, VerificationError
 from lictor.model import Action, Decision, Finding, RuleError, Verdict, data_subjects
-from lictor.oversee import ReviewHub
 from lictor.oversight import Reviewer, ReviewQuery, ReviewRequest, ReviewStore
 from lictor.oversight.desk import Presented, ReviewDesk
 from lictor.policy import PolicySet, load_policies
@@ -50,6 +49,7 @@ from lictor.runtime.custody import (
     Custodian,
     record_change,
 )
+from lictor.runtime.hub import ReviewHub
 from lictor.store import open_limit_store, open_review_signal, open_store
 
 if TYPE_CHECKING:  # httpx and the notifier load only when notifications are configured
@@ -119,7 +119,7 @@ class Gateway:
         self.publisher: Publisher | None = None
         self.signer: CheckpointSigner | None = None
         #: Human oversight, when the store keeps reviews (every built-in store does), and its side
-        #: here: wake-ups, the sweep, notifications (see :mod:`lictor.oversee`).
+        #: here: wake-ups, the sweep, notifications (see :mod:`lictor.runtime.hub`).
         self.desk = ReviewDesk(store, log) if isinstance(store, ReviewStore) else None
         self.hub = ReviewHub(self.desk) if self.desk is not None else None
         if self.desk is not None and self.hub is not None:

@@ -38,7 +38,7 @@ NOTIFIED_STEPS = ("created", "escalated", "approved", "rejected", "expired")
 #: What a signal subscriber hears when any review may have changed unseen.
 EVERYTHING = "*"
 
-log = logging.getLogger("lictor.oversee")
+log = logging.getLogger(__name__)
 
 
 def review_event(step: str, review: ReviewRequest) -> ReviewEvent:
