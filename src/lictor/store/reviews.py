@@ -24,6 +24,7 @@ from lictor.oversight import (
     expire,
     forget,
 )
+from lictor.store.tables import filters
 
 __all__ = [
     "MemoryReviews",
@@ -87,18 +88,8 @@ def find_review(conn: _Conn, mark: str, review_id: str, lock: str = "") -> Revie
 
 def find_reviews(conn: _Conn, mark: str, query: ReviewQuery) -> list[ReviewRequest]:
     _check(query)
-    where: list[str] = []
-    params: list[Any] = []
-    for column, value in (("status", query.status), ("system", query.system)):
-        if value is not None:
-            where.append(f"{column} = {mark}")
-            params.append(value)
-    if query.since is not None:
-        where.append(f"created_at >= {mark}")
-        params.append(query.since)
-    if query.until is not None:
-        where.append(f"created_at < {mark}")
-        params.append(query.until)
+    where, params = filters(mark, (("status", query.status), ("system", query.system)), "created_at",
+                            query.since, query.until)
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     found: list[ReviewRequest] = []
     offset = 0

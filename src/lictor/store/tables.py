@@ -14,7 +14,7 @@ from lictor.access import ApiKey
 from lictor.audit.index import DecisionQuery, IndexedDecision, index_entries
 from lictor.errors import InputError
 
-__all__ = ["add_key", "find_decision", "find_decisions", "index_batch", "key_by_hash", "list_keys",
+__all__ = ["add_key", "filters", "find_decision", "find_decisions", "index_batch", "key_by_hash", "list_keys",
            "remember_request", "requested", "revoke_key"]
 
 
@@ -59,21 +59,28 @@ def find_decision(conn: _Conn, mark: str, decision_id: str) -> IndexedDecision |
     return None if row is None else _decision(row)
 
 
+def filters(mark: str, equal: Sequence[tuple[str, Any]], time_column: str, since: Any,
+            until: Any) -> tuple[list[str], list[Any]]:
+    """The conditions and parameters of a listing query: each ``(column, value)`` whose value is
+    given must equal it, and ``time_column`` lies in ``[since, until)`` (either bound may be None)."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in equal:
+        if value is not None:
+            where.append(f"{column} = {mark}")
+            params.append(value)
+    for value, condition in ((since, f"{time_column} >= {mark}"), (until, f"{time_column} < {mark}")):
+        if value is not None:
+            where.append(condition)
+            params.append(value)
+    return where, params
+
+
 def find_decisions(conn: _Conn, mark: str, query: DecisionQuery) -> list[IndexedDecision]:
     if query.limit < 1:
         raise InputError("the limit is at least 1", path="$.limit")
-    where: list[str] = []
-    params: list[Any] = []
-    for column, value in (("system", query.system), ("verdict", query.verdict)):
-        if value is not None:
-            where.append(f"d.{column} = {mark}")
-            params.append(value)
-    if query.since is not None:
-        where.append(f"d.ts >= {mark}")
-        params.append(query.since)
-    if query.until is not None:
-        where.append(f"d.ts < {mark}")
-        params.append(query.until)
+    where, params = filters(mark, (("d.system", query.system), ("d.verdict", query.verdict)), "d.ts",
+                            query.since, query.until)
     if query.after is not None:
         where.append(f"d.leaf_index > {mark}")
         params.append(query.after)
