@@ -130,6 +130,8 @@ class PolicySet:
         self.limits: LimitStore = limits if limits is not None else InMemoryLimitStore()
         #: The key of ``redact`` tags in ``mode: hash`` (None: unkeyed SHA-256).
         self.redaction_key = redaction_key
+        #: Whether some rule has a ``limit`` (its counting may wait on a shared store).
+        self.has_limits = any(rule.limit is not None for policy in self.policies for rule in policy.rules)
         self._compiled = tuple(_compile_policy(p) for p in self.policies)
         self._candidates: dict[tuple[str, str, str | None], tuple[_CompiledPolicy, ...]] = {}
 

@@ -536,8 +536,7 @@ def _detection_failed(decision: Decision, exc: Exception) -> Decision:
 def _counts_remotely(policies: PolicySet) -> bool:
     """Whether evaluating ``policies`` may wait on the network: they have ``limit`` rules counted in
     a store outside this process (Redis)."""
-    return not isinstance(policies.limits, InMemoryLimitStore) and any(
-        rule.limit is not None for policy in policies.policies for rule in policy.rules)
+    return policies.has_limits and not isinstance(policies.limits, InMemoryLimitStore)
 
 
 def _clock(now: datetime | None) -> float:
