@@ -103,18 +103,7 @@ class LeanDecide:
             self.api.metrics.observe_error(status, route)
 
     async def _answer(self, scope: Scope, receive: Receive, route: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        authorization = b""
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                if not authorization:
-                    authorization = value
-            elif name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = 0
-                if declared > self.limit:
-                    raise _TooLarge
+        authorization = _first_headers(scope, self.limit).get(b"authorization", b"")
         try:
             key = self.api.authorize(authorization.decode("latin-1"), "agent")
             data, fast = _load(await read_body(receive, self.limit))
@@ -128,6 +117,21 @@ class LeanDecide:
                        *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in problem.headers.items())]
             document = problem_body(problem.status, problem.detail, scope["path"], problem.errors, problem.extra)
             return problem.status, headers, _dump(document, False)
+
+
+def _first_headers(scope: Scope, limit: int) -> dict[bytes, bytes]:
+    """The first value of each request header, by lower-case name; :class:`_TooLarge` when
+    ``Content-Length`` declares more than ``limit`` bytes (an unreadable one declares nothing)."""
+    headers: dict[bytes, bytes] = {}
+    for name, value in scope["headers"]:
+        headers.setdefault(name, value)
+    try:
+        declared = int(headers.get(b"content-length", b"0"))
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise _TooLarge
+    return headers
 
 
 async def read_body(receive: Receive, limit: int) -> bytes:
@@ -169,23 +173,11 @@ class LeanProxy:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, route: str, api: str) -> None:
         """Answer one request to ``route``, which speaks ``api`` (``chat.completions`` or ``responses``)."""
-        authorization = b""
-        approval: bytes | None = None
         status = 0
         try:
-            for name, value in scope["headers"]:
-                if name == b"authorization":
-                    authorization = authorization or value
-                elif name == b"lictor-approval":
-                    approval = value if approval is None else approval
-                elif name == b"content-length":
-                    try:
-                        declared = int(value)
-                    except ValueError:
-                        declared = 0
-                    if declared > self.limit:
-                        raise _TooLarge
-            agent = self.proxy.authenticate(authorization.decode("latin-1"))
+            headers = _first_headers(scope, self.limit)
+            approval = headers.get(b"lictor-approval")
+            agent = self.proxy.authenticate(headers.get(b"authorization", b"").decode("latin-1"))
             if isinstance(agent, Response):
                 response = agent
             else:
